@@ -1,0 +1,1 @@
+"""The Matrix edge: gateway, dispatcher, and thin handlers that translate events into core calls."""

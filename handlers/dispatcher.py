@@ -1,0 +1,261 @@
+"""The sync loop and event dispatcher.
+
+Why not nio's ``sync_forever`` and event callbacks: nio advances (and would persist) ``next_batch``
+*before* it runs callbacks, and an exception in a callback ends ``sync_forever``. Here each /sync
+response is handled as one batch:
+
+1. gaps (``limited`` timelines) are filled from ``/messages`` back to the previous token;
+2. every event is offered to the handlers registered for its class, in order, except the bot's own
+   events, ``m.notice`` messages and events already processed (deduplicated by event ID, persisted);
+3. a handler that raises is logged with the event ID and does not stop the batch or the loop;
+4. only then is the batch's ``next_batch`` token stored.
+
+A crash at any point therefore re-delivers at most the unfinished batch, and deduplication by event
+ID keeps that from double-handling anything that was already finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nio import (
+    AsyncClient,
+    Event,
+    InviteMemberEvent,
+    RoomMessageNotice,
+    SyncResponse,
+)
+
+from handlers.gateway import MatrixError, MatrixGateway
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[[str, Any], Awaitable[None]]
+InviteCallback = Callable[[str, str, bool], Awaitable[None]]
+
+# Keep gap filling bounded: after a very long outage we catch up at most this many events per room.
+MAX_GAP_EVENTS = 5000
+
+
+class SyncTokenStore(Protocol):
+    async def get_token(self, user_id: str) -> str | None: ...
+    async def set_token(self, user_id: str, token: str) -> None: ...
+
+
+class ProcessedEvents(Protocol):
+    async def is_processed(self, event_id: str) -> bool: ...
+    async def mark_processed(self, event_id: str, room_id: str, kind: str) -> None: ...
+
+
+@dataclass
+class SyncSettings:
+    timeout_ms: int = 30000
+    timeline_limit: int = 100
+    # Backoff when /sync fails with an error the server sent (not a dropped connection; nio retries those).
+    error_backoff_s: tuple[float, ...] = (1, 2, 5, 10, 30)
+
+
+@dataclass
+class _Route:
+    event_types: tuple[type, ...]
+    callback: EventCallback
+    include_own: bool = False
+
+
+@dataclass
+class BatchStats:
+    handled: int = 0
+    skipped_duplicates: int = 0
+    failed: int = 0
+    gap_events: int = 0
+    failed_event_ids: list[str] = field(default_factory=list)
+
+
+def sync_filter(timeline_limit: int) -> dict[str, Any]:
+    """No presence, typing or account data; a larger timeline; full member lists (see matrix-facts §5)."""
+    return {
+        "presence": {"not_types": ["*"]},
+        "account_data": {"not_types": ["*"]},
+        "room": {
+            "ephemeral": {"not_types": ["*"]},
+            "timeline": {"limit": timeline_limit},
+            "state": {"lazy_load_members": False},
+        },
+    }
+
+
+class Dispatcher:
+    """Runs /sync and hands each new event, once, to the handlers that asked for its type."""
+
+    def __init__(self, *, client: AsyncClient, gateway: MatrixGateway, tokens: SyncTokenStore,
+                 processed: ProcessedEvents, settings: SyncSettings | None = None) -> None:
+        self.client = client
+        self.gateway = gateway
+        self.tokens = tokens
+        self.processed = processed
+        self.settings = settings or SyncSettings()
+        self._routes: list[_Route] = []
+        self._invite_callbacks: list[InviteCallback] = []
+        self._batch_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.token: str | None = None
+        self.synced = asyncio.Event()  # set after the first successful batch
+
+    def on(self, event_types: type | tuple[type, ...], callback: EventCallback, *,
+           include_own: bool = False) -> None:
+        """Call ``callback(room_id, event)`` for new events of these nio classes."""
+        types = event_types if isinstance(event_types, tuple) else (event_types,)
+        self._routes.append(_Route(types, callback, include_own))
+
+    def on_invite(self, callback: InviteCallback) -> None:
+        """Call ``callback(room_id, inviter, is_direct)`` when the bot is invited to a room."""
+        self._invite_callbacks.append(callback)
+
+    def after_batch(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run after each batch is handled and its token stored (e.g. reconcile work)."""
+        self._batch_callbacks.append(callback)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until ``stop`` is set. Dropped connections are retried by nio with backoff."""
+        first = True
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.sync_once(first=first)
+                first = False
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must survive anything a batch throws at it
+                delay = self.settings.error_backoff_s[min(failures, len(self.settings.error_backoff_s) - 1)]
+                failures += 1
+                log.warning("sync failed (%s); retrying in %.0f s", exc, delay)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def sync_once(self, *, first: bool = False) -> BatchStats:
+        """One /sync request and its batch. On the first call after start, state is fetched in full."""
+        user_id = self.client.user_id
+        if first:
+            self.token = await self.tokens.get_token(user_id)
+        fresh_start = self.token is None
+        response = await self.client.sync(
+            timeout=0 if first else self.settings.timeout_ms,
+            sync_filter=sync_filter(self.settings.timeline_limit),
+            since=self.token,
+            full_state=first,
+        )
+        if not isinstance(response, SyncResponse):
+            raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
+                              errcode=str(getattr(response, "status_code", "M_UNKNOWN")))
+        stats = BatchStats()
+        if fresh_start:
+            # A first start never replays old history: only pending invites are looked at.
+            log.info("first start: skipping %d rooms of history", len(response.rooms.join))
+        else:
+            await self._handle_timelines(response, stats)
+        await self._handle_invites(response)
+        await self.tokens.set_token(user_id, response.next_batch)
+        self.token = response.next_batch
+        self.synced.set()
+        for callback in self._batch_callbacks:
+            try:
+                await callback()
+            except Exception:
+                log.exception("after-batch callback failed")
+        return stats
+
+    # -- batch handling -------------------------------------------------------------------------
+
+    async def _handle_timelines(self, response: SyncResponse, stats: BatchStats) -> None:
+        for room_id, info in response.rooms.join.items():
+            events: list[Any] = []
+            if info.timeline.limited and info.timeline.prev_batch and self.token:
+                gap = await self._fill_gap(room_id, info.timeline.prev_batch, self.token)
+                stats.gap_events += len(gap)
+                events.extend(gap)
+            events.extend(info.timeline.events)
+            await self.dispatch_events(room_id, events, stats)
+
+    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
+        """Events between our last token and the start of a limited timeline, oldest first."""
+        collected: list[dict[str, Any]] = []
+        start = prev_batch
+        while len(collected) < MAX_GAP_EVENTS:
+            try:
+                page = await self.gateway.messages(room_id, start=start, end=since, direction="b")
+            except MatrixError as exc:
+                log.warning("could not fill the gap in %s: %s", room_id, exc)
+                break
+            chunk = page.get("chunk", [])
+            collected.extend(chunk)
+            if not chunk or not page.get("end") or page.get("end") == start:
+                break
+            start = page["end"]
+        if len(collected) >= MAX_GAP_EVENTS:
+            log.warning("gap in %s is larger than %d events; older ones are not replayed", room_id,
+                        MAX_GAP_EVENTS)
+        collected.reverse()
+        # New rooms the bot just created also come as "limited"; only real gaps are worth an INFO line.
+        log.log(logging.INFO if collected else logging.DEBUG, "filled a gap of %d events in %s",
+                len(collected), room_id)
+        return [Event.parse_event(raw) for raw in collected]
+
+    async def dispatch_events(self, room_id: str, events: Sequence[Any], stats: BatchStats) -> None:
+        """Offer each event to its handlers once; failures are isolated per event."""
+        own = self.client.user_id
+        for event in events:
+            event_id = getattr(event, "event_id", None)
+            if not event_id:
+                continue
+            if isinstance(event, RoomMessageNotice):
+                continue
+            routes = [r for r in self._routes if isinstance(event, r.event_types)
+                      and (r.include_own or getattr(event, "sender", None) != own)]
+            if not routes:
+                continue
+            if await self.processed.is_processed(event_id):
+                stats.skipped_duplicates += 1
+                continue
+            ok = True
+            for route in routes:
+                try:
+                    await route.callback(room_id, event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    ok = False
+                    log.exception("handler %s failed on event %s in %s",
+                                  getattr(route.callback, "__qualname__", route.callback), event_id, room_id)
+            if ok:
+                stats.handled += 1
+            else:
+                stats.failed += 1
+                stats.failed_event_ids.append(event_id)
+            # A failed event is marked too: retrying a handler that throws would only throw again.
+            await self.processed.mark_processed(event_id, room_id, "handled" if ok else "failed")
+
+    async def _handle_invites(self, response: SyncResponse) -> None:
+        own = self.client.user_id
+        for room_id, info in response.rooms.invite.items():
+            inviter = None
+            is_direct = False
+            for event in info.invite_state:
+                if (isinstance(event, InviteMemberEvent) and event.state_key == own
+                        and event.membership == "invite"):
+                    inviter = event.sender
+                    is_direct = bool(event.content.get("is_direct"))
+            if inviter is None:
+                continue
+            for callback in self._invite_callbacks:
+                try:
+                    await callback(room_id, inviter, is_direct)
+                except Exception:
+                    log.exception("invite handler failed for %s (invited by %s)", room_id, inviter)

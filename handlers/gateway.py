@@ -1,0 +1,325 @@
+"""One gateway over matrix-nio: every call the bot makes to its homeserver goes through here.
+
+nio *returns* error objects and retries rate limits forever by default; here errors are *raised* as one
+exception class per Matrix errcode (as mautrix does), and 429s are retried a bounded number of times
+(``AsyncClientConfig.max_limit_exceeded``), honouring ``retry_after_ms``. Endpoints nio lacks or gets
+wrong for room version 12 (join/knock with ``via``, leave with a reason, raw relations) share the same
+path through ``nio.AsyncClient._send`` so they get the same retry and error handling.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from nio import AsyncClient, ErrorResponse, Response, UploadResponse
+
+log = logging.getLogger(__name__)
+
+
+class MatrixError(Exception):
+    """A request the homeserver refused; ``errcode`` and ``status`` are as the server sent them."""
+
+    errcode = "M_UNKNOWN"
+
+    def __init__(self, message: str, *, errcode: str | None = None, status: int | None = None,
+                 retry_after_ms: int | None = None, path: str = "") -> None:
+        super().__init__(f"{errcode or self.errcode}: {message} ({path})" if path else message)
+        self.message = message
+        self.errcode = errcode or self.errcode
+        self.status = status
+        self.retry_after_ms = retry_after_ms
+        self.path = path
+
+
+class Forbidden(MatrixError):
+    errcode = "M_FORBIDDEN"
+
+
+class NotFound(MatrixError):
+    errcode = "M_NOT_FOUND"
+
+
+class LimitExceeded(MatrixError):
+    errcode = "M_LIMIT_EXCEEDED"
+
+
+class UnknownToken(MatrixError):
+    errcode = "M_UNKNOWN_TOKEN"
+
+
+class DuplicateAnnotation(MatrixError):
+    errcode = "M_DUPLICATE_ANNOTATION"
+
+
+class BadJson(MatrixError):
+    errcode = "M_BAD_JSON"
+
+
+class InvalidParam(MatrixError):
+    errcode = "M_INVALID_PARAM"
+
+
+class UserInUse(MatrixError):
+    errcode = "M_USER_IN_USE"
+
+
+class ServerUnavailable(MatrixError):
+    """The homeserver did not answer (connection refused, timeouts) after nio's retries."""
+
+    errcode = "HARMONY_UNAVAILABLE"
+
+
+_ERRORS: dict[str, type[MatrixError]] = {
+    cls.errcode: cls
+    for cls in (Forbidden, NotFound, LimitExceeded, UnknownToken, DuplicateAnnotation, BadJson,
+                InvalidParam, UserInUse)
+}
+
+
+class JsonResponse(Response):
+    """Any successful JSON answer, kept as a dict (nio's per-endpoint classes cannot parse all of ours)."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        super().__init__()
+        self.content = content
+
+    @classmethod
+    def from_dict(cls, parsed_dict: dict[str, Any]) -> JsonResponse | ErrorResponse:
+        if isinstance(parsed_dict, dict) and "errcode" in parsed_dict:
+            return ErrorResponse.from_dict(parsed_dict)
+        if isinstance(parsed_dict, list):  # e.g. GET /rooms/{id}/state answers with a JSON array
+            return cls({"chunk": parsed_dict})
+        return cls(parsed_dict if isinstance(parsed_dict, dict) else {})
+
+
+def raise_for(response: Any, path: str) -> None:
+    """Turn a nio ErrorResponse into the matching MatrixError subclass."""
+    if isinstance(response, ErrorResponse):
+        errcode = str(response.status_code or "M_UNKNOWN")
+        status = getattr(getattr(response, "transport_response", None), "status", None)
+        cls = _ERRORS.get(errcode, MatrixError)
+        raise cls(response.message or errcode, errcode=errcode, status=status,
+                  retry_after_ms=response.retry_after_ms, path=path)
+
+
+def new_txn_id(seed: str | None = None) -> str:
+    """A transaction ID; a seed makes it deterministic so a retried send is deduplicated by the server.
+
+    Synapse remembers transaction IDs per device for a while, so a command re-handled after a crash
+    (seed = the command's event ID) does not produce a second reply.
+    """
+    if seed is None:
+        return uuid.uuid4().hex
+    return "hm" + uuid.uuid5(uuid.NAMESPACE_URL, seed).hex
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    membership: str
+    display_name: str | None = None
+
+
+class MatrixGateway:
+    """Typed, raising access to the client-server API for one bot account."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    @property
+    def server_name(self) -> str:
+        return self.client.user_id.partition(":")[2]
+
+    async def request(self, method: str, path: str, body: Any = None, *,
+                      query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One API call: ``path`` below ``/_matrix/client``; raises MatrixError on refusal."""
+        full = f"/_matrix/client{path}"
+        if query:
+            full += "?" + urlencode(query, doseq=True)
+        data = None if body is None else json.dumps(body)
+        try:
+            response = await self.client._send(JsonResponse, method, full, data)
+        except (OSError, TimeoutError) as exc:
+            raise ServerUnavailable(str(exc) or exc.__class__.__name__, path=path) from exc
+        raise_for(response, path)
+        return response.content
+
+    # -- identity -------------------------------------------------------------------------------
+
+    async def whoami(self) -> dict[str, Any]:
+        return await self.request("GET", "/v3/account/whoami")
+
+    async def set_display_name(self, name: str) -> None:
+        await self.request("PUT", f"/v3/profile/{quote(self.user_id)}/displayname", {"displayname": name})
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def send_event(self, room_id: str, event_type: str, content: dict[str, Any], *,
+                         txn_seed: str | None = None) -> str:
+        """Send a timeline event and return its event ID."""
+        txn = new_txn_id(txn_seed)
+        result = await self.request(
+            "PUT", f"/v3/rooms/{quote(room_id)}/send/{quote(event_type)}/{txn}", content)
+        return str(result["event_id"])
+
+    async def react(self, room_id: str, event_id: str, key: str, *, txn_seed: str | None = None) -> str:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        return await self.send_event(room_id, "m.reaction", content, txn_seed=txn_seed)
+
+    async def redact(self, room_id: str, event_id: str, reason: str | None = None, *,
+                     txn_seed: str | None = None) -> str:
+        body = {"reason": reason} if reason else {}
+        result = await self.request(
+            "PUT", f"/v3/rooms/{quote(room_id)}/redact/{quote(event_id)}/{new_txn_id(txn_seed)}", body)
+        return str(result.get("event_id", ""))
+
+    async def upload(self, data: bytes, *, content_type: str, filename: str) -> str:
+        """Upload media and return its mxc:// URI."""
+        response, _ = await self.client.upload(
+            io.BytesIO(data), content_type=content_type, filename=filename, filesize=len(data))
+        if not isinstance(response, UploadResponse):
+            raise_for(response, "/media/v3/upload")
+            raise MatrixError("upload failed", path="/media/v3/upload")
+        return str(response.content_uri)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    async def get_state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        """The content of a state event, or None if the room has none."""
+        try:
+            return await self.request(
+                "GET", f"/v3/rooms/{quote(room_id)}/state/{quote(event_type)}/{quote(state_key)}")
+        except NotFound:
+            return None
+
+    async def get_state(self, room_id: str) -> list[dict[str, Any]]:
+        result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/state")
+        return result if isinstance(result, list) else result.get("chunk", [])  # type: ignore[return-value]
+
+    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
+                        state_key: str = "") -> str:
+        result = await self.request(
+            "PUT", f"/v3/rooms/{quote(room_id)}/state/{quote(event_type)}/{quote(state_key)}", content)
+        return str(result.get("event_id", ""))
+
+    # -- membership -----------------------------------------------------------------------------
+
+    async def join(self, room_id: str, *, via: Iterable[str] = ()) -> str:
+        """Join a room; ``via`` is required for remote room-version-12 rooms (nio cannot pass it)."""
+        servers = list(dict.fromkeys(via))
+        query = {"via": servers, "server_name": servers} if servers else None
+        result = await self.request("POST", f"/v3/join/{quote(room_id)}", {}, query=query)
+        return str(result.get("room_id", room_id))
+
+    async def knock(self, room_id: str, *, via: Iterable[str] = (), reason: str | None = None) -> None:
+        servers = list(dict.fromkeys(via))
+        body = {"reason": reason} if reason else {}
+        await self.request("POST", f"/v3/knock/{quote(room_id)}", body,
+                           query={"via": servers, "server_name": servers} if servers else None)
+
+    async def leave(self, room_id: str, *, reason: str | None = None) -> None:
+        await self.request("POST", f"/v3/rooms/{quote(room_id)}/leave", {"reason": reason} if reason else {})
+
+    async def invite(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        body: dict[str, Any] = {"user_id": user_id}
+        if reason:
+            body["reason"] = reason
+        await self.request("POST", f"/v3/rooms/{quote(room_id)}/invite", body)
+
+    async def kick(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        body: dict[str, Any] = {"user_id": user_id}
+        if reason:
+            body["reason"] = reason
+        await self.request("POST", f"/v3/rooms/{quote(room_id)}/kick", body)
+
+    async def ban(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        body: dict[str, Any] = {"user_id": user_id}
+        if reason:
+            body["reason"] = reason
+        await self.request("POST", f"/v3/rooms/{quote(room_id)}/ban", body)
+
+    async def members(self, room_id: str) -> list[Member]:
+        """Current members of any membership (join, invite, knock, leave, ban)."""
+        result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/members")
+        members = []
+        for event in result.get("chunk", []):
+            content = event.get("content", {})
+            members.append(Member(event["state_key"], content.get("membership", ""),
+                                  content.get("displayname")))
+        return members
+
+    async def joined_members(self, room_id: str) -> set[str]:
+        result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/joined_members")
+        return set(result.get("joined", {}))
+
+    async def joined_rooms(self) -> list[str]:
+        result = await self.request("GET", "/v3/joined_rooms")
+        return list(result.get("joined_rooms", []))
+
+    # -- rooms ----------------------------------------------------------------------------------
+
+    async def create_room(self, body: dict[str, Any]) -> str:
+        result = await self.request("POST", "/v3/createRoom", body)
+        return str(result["room_id"])
+
+    async def create_direct_room(self, user_id: str) -> str:
+        """A private room with one person, marked as a DM for their client."""
+        return await self.create_room({
+            "is_direct": True, "invite": [user_id], "preset": "private_chat",
+            "power_level_content_override": {"invite": 100},
+        })
+
+    # -- history --------------------------------------------------------------------------------
+
+    async def messages(self, room_id: str, *, start: str, end: str | None = None, direction: str = "b",
+                       limit: int = 100) -> dict[str, Any]:
+        query: dict[str, Any] = {"from": start, "dir": direction, "limit": limit}
+        if end:
+            query["to"] = end
+        return await self.request("GET", f"/v3/rooms/{quote(room_id)}/messages", query=query)
+
+    async def relations(self, room_id: str, event_id: str, *, rel_type: str = "m.annotation",
+                        event_type: str = "m.reaction") -> AsyncIterator[dict[str, Any]]:
+        """Every event relating to ``event_id``, paging through /relations (raw client-format dicts)."""
+        path = (f"/v1/rooms/{quote(room_id)}/relations/{quote(event_id)}/"
+                f"{quote(rel_type)}/{quote(event_type)}")
+        token: str | None = None
+        while True:
+            query: dict[str, Any] = {"limit": 1000}
+            if token:
+                query["from"] = token
+            page = await self.request("GET", path, query=query)
+            for event in page.get("chunk", []):
+                yield event
+            token = page.get("next_batch")
+            if not token:
+                return
+
+    async def get_event(self, room_id: str, event_id: str) -> dict[str, Any]:
+        return await self.request("GET", f"/v3/rooms/{quote(room_id)}/event/{quote(event_id)}")
+
+    async def hierarchy(self, space_id: str, *, max_depth: int | None = None) -> list[dict[str, Any]]:
+        rooms: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            query: dict[str, Any] = {"limit": 50}
+            if max_depth is not None:
+                query["max_depth"] = max_depth
+            if token:
+                query["from"] = token
+            page = await self.request("GET", f"/v1/rooms/{quote(space_id)}/hierarchy", query=query)
+            rooms.extend(page.get("rooms", []))
+            token = page.get("next_batch")
+            if not token:
+                return rooms

@@ -1,0 +1,89 @@
+"""The results chart of a STAR poll: score distribution per option, and the runoff bar.
+
+Drawn with matplotlib's Agg backend (no display needed) into PNG bytes; ``alt_text`` says the same in
+words for people who cannot see the image.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
+
+# Colour-blind-safe ramp from 0 (grey) to 5 (dark blue).
+_SCORE_COLOURS = ("#bdbdbd", "#fde0c5", "#f9b98a", "#9ecae1", "#4292c6", "#08519c")
+
+
+@dataclass(frozen=True)
+class Chart:
+    png: bytes
+    width: int
+    height: int
+    alt_text: str
+
+
+def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapping[str, Sequence[int]],
+                       runoff: Mapping[str, object] | None) -> Chart:
+    """``distribution[option][s]`` = ballots giving ``option`` the score ``s`` (0..5); ``runoff`` as
+    stored in the poll result (``a``, ``b``, ``prefer_a``, ``prefer_b``, ``no_preference``) or None."""
+    rows = 2 if runoff else 1
+    height_in = 1.2 + 0.45 * len(options) + (1.3 if runoff else 0)
+    figure = Figure(figsize=(8, height_in), dpi=100)
+    grid = figure.add_gridspec(rows, 1, height_ratios=[max(len(options), 1), 2] if runoff else [1])
+    axes = figure.add_subplot(grid[0])
+    labels = [_short(o) for o in options][::-1]
+    lefts = [0] * len(options)
+    for score in range(6):
+        counts = [distribution[o][score] for o in options][::-1]
+        axes.barh(labels, counts, left=lefts, color=_SCORE_COLOURS[score], label=str(score),
+                  edgecolor="white", linewidth=0.5)
+        lefts = [left + count for left, count in zip(lefts, counts)]
+    axes.set_title(_short(title, 80), fontsize=11, loc="left")
+    axes.set_xlabel("ballots")
+    axes.legend(title="score", ncols=6, fontsize=8, title_fontsize=8, loc="lower right",
+                bbox_to_anchor=(1.0, 1.0), frameon=False)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    if runoff:
+        bar = figure.add_subplot(grid[1])
+        a, b = str(runoff["a"]), str(runoff["b"])
+        parts = [(f"prefer {_short(a, 20)}", int(runoff["prefer_a"]), "#08519c"),  # type: ignore[call-overload]
+                 ("no preference", int(runoff["no_preference"]), "#bdbdbd"),  # type: ignore[call-overload]
+                 (f"prefer {_short(b, 20)}", int(runoff["prefer_b"]), "#e6550d")]  # type: ignore[call-overload]
+        left = 0
+        for label, count, colour in parts:
+            bar.barh(["runoff"], [count], left=left, color=colour, label=f"{label}: {count}")
+            left += count
+        bar.legend(ncols=3, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+        bar.set_yticks([])
+        for side in ("top", "right", "left"):
+            bar.spines[side].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    width, height = (int(v) for v in figure.get_size_inches() * figure.dpi)
+    return Chart(png=buffer.getvalue(), width=width, height=height,
+                 alt_text=alt_text(title=title, options=options, distribution=distribution, runoff=runoff))
+
+
+def alt_text(*, title: str, options: Sequence[str], distribution: Mapping[str, Sequence[int]],
+             runoff: Mapping[str, object] | None) -> str:
+    """The chart in words."""
+    lines = [f"Chart of the results of {title}. Ballots per score (0 to 5) for each option:"]
+    for option in options:
+        counts = ", ".join(f"{n}×{s}" for s, n in enumerate(distribution[option]) if n) or "no scores"
+        lines.append(f"{option}: {counts}.")
+    if runoff:
+        lines.append(f"Runoff: {runoff['prefer_a']} preferred {runoff['a']}, {runoff['prefer_b']} preferred "
+                     f"{runoff['b']}, {runoff['no_preference']} had no preference.")
+    return " ".join(lines)
+
+
+def _short(text: str, limit: int = 32) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

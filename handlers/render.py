@@ -1,0 +1,59 @@
+"""Message content builders: every bot message is an ``m.notice`` with HTML and a plain fallback.
+
+Mentions are always explicit (``m.mentions``), so the bot never pings anyone by accident, and never
+@room.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def text_to_html(text: str) -> str:
+    """Escape plain text and keep its line breaks."""
+    return "<br>".join(escape(line) for line in text.split("\n"))
+
+
+def notice(text: str, html_body: str | None = None, *, reply_to: str | None = None,
+           thread_root: str | None = None, mentions: Iterable[str] = ()) -> dict[str, Any]:
+    """Content of an ``m.notice``; a reply (and in-thread when the command was in a thread)."""
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html_body if html_body is not None else text_to_html(text),
+        "m.mentions": {"user_ids": sorted(set(mentions))},
+    }
+    if thread_root and reply_to:
+        content["m.relates_to"] = {
+            "rel_type": "m.thread", "event_id": thread_root, "is_falling_back": False,
+            "m.in_reply_to": {"event_id": reply_to},
+        }
+    elif reply_to:
+        content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
+    return content
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:
+    """A table as (monospace plain text, HTML) so it reads well with or without HTML."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    plain = "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
+    head = "".join(f"<th>{escape(h)}</th>" for h in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in cells[1:])
+    return plain, f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def bullet_list(items: Sequence[str]) -> tuple[str, str]:
+    plain = "\n".join(f"• {item}" for item in items)
+    return plain, "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"

@@ -1,0 +1,3 @@
+from harmony_matrix.cli import main
+
+main()

@@ -1,0 +1,379 @@
+"""Command grammar: one declaration per command, parsing, permission levels and generated help.
+
+A command is declared once (``CommandSpec``): its words (``"poll start"``), aliases, typed parameters,
+a summary, an example, the role it needs and where it may run. Everything else — parsing, the usage
+line, ``!h help``, the refusal messages — is derived from the declaration, so they cannot drift apart.
+This module is pure: handlers attach the function that runs the command (``CommandSpec.handler``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harmony_matrix.errors import UserError
+from harmony_matrix.ids import looks_like_user_id
+
+
+class Role(enum.IntEnum):
+    """What the sender is, ordered: each role may do everything the lower ones may."""
+
+    EVERYONE = 0
+    SECRETARY = 50
+    ADMIN = 100
+
+
+class Place(enum.Enum):
+    """Where a command may run."""
+
+    ANYWHERE = "anywhere"
+    DIRECT = "direct"  # a direct-message room with the bot (private answers, ballots, declarations)
+    ASSEMBLY = "assembly"  # a room of an assembly (management happens in its secretariat)
+
+
+PLACE_WORDS = {
+    Place.ANYWHERE: "in any room",
+    Place.DIRECT: "in a direct message with me",
+    Place.ASSEMBLY: "in a room of an assembly",
+}
+ROLE_WORDS = {Role.EVERYONE: "everyone", Role.SECRETARY: "secretaries", Role.ADMIN: "admins"}
+
+
+class CommandParseError(UserError):
+    """The arguments do not fit the declaration; carries the usage line to show with the problem."""
+
+    def __init__(self, problem: str, usage: str) -> None:
+        super().__init__(f"{problem}\nUsage: {usage}")
+        self.problem = problem
+        self.usage = usage
+
+
+Parser = Callable[[str], Any]
+
+
+def parse_word(text: str) -> str:
+    return text
+
+
+def parse_user(text: str) -> str:
+    """A Matrix user ID; Element pastes mentions as plain ``@name:server`` in the body."""
+    if not looks_like_user_id(text):
+        raise ValueError(f'"{text}" is not a Matrix user ID like @name:server')
+    return text
+
+
+def parse_positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f'"{text}" is not a whole number of at least 1')
+    return int(text)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A positional parameter. ``rest=True`` takes all remaining text verbatim (must be last)."""
+
+    name: str
+    help: str = ""
+    parser: Parser = parse_word
+    optional: bool = False
+    rest: bool = False
+    choices: tuple[str, ...] = ()
+    label: str = ""  # what the usage line shows instead of the name, e.g. "question | option | option …"
+
+    def usage(self) -> str:
+        label = "|".join(self.choices) if self.choices else f"<{self.label or self.name}>"
+        if self.rest and not self.choices and not self.label:
+            label = f"<{self.name}…>"
+        return f"[{label}]" if self.optional else label
+
+
+@dataclass(frozen=True)
+class Option:
+    """A ``key=value`` option, accepted anywhere after the command words."""
+
+    name: str
+    help: str = ""
+    parser: Parser = parse_word
+    metavar: str = ""
+
+    def usage(self) -> str:
+        return f"[{self.name}=<{self.metavar or self.name}>]"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A bare word at the end of the command that switches something on (``secret``)."""
+
+    name: str
+    help: str = ""
+
+    def usage(self) -> str:
+        return f"[{self.name}]"
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """The single declaration of a command."""
+
+    name: str
+    summary: str
+    example: str
+    params: tuple[Param, ...] = ()
+    options: tuple[Option, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    aliases: tuple[str, ...] = ()
+    role: Role = Role.EVERYONE
+    place: Place = Place.ANYWHERE
+    handler: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for param in self.params[:-1]:
+            if param.rest:
+                raise ValueError(f"{self.name}: only the last parameter may take the rest")
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return tuple(self.name.split())
+
+    def usage(self, prefix: str = "!h") -> str:
+        parts = [prefix, self.name]
+        parts += [p.usage() for p in self.params]
+        parts += [o.usage() for o in self.options]
+        parts += [f.usage() for f in self.flags]
+        return " ".join(parts)
+
+    def with_handler(self, handler: Callable[..., Any]) -> CommandSpec:
+        return CommandSpec(**{**self.__dict__, "handler": handler})
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A message that addressed the bot: which prefix, and the text after it."""
+
+    prefix: str
+    text: str
+
+
+def find_invocation(body: str, prefixes: Sequence[str]) -> Invocation | None:
+    """Return the invocation if ``body`` starts with a prefix followed by a space or the end."""
+    stripped = strip_reply_fallback(body).strip()
+    # Longest prefix first, so "!harmony" is not mistaken for "!h" + "armony".
+    for prefix in sorted(prefixes, key=len, reverse=True):
+        if stripped == prefix or stripped.startswith(prefix + " ") or stripped.startswith(prefix + "\n"):
+            return Invocation(prefix=prefix, text=stripped[len(prefix) :].strip())
+    return None
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop the ``> <@user> quoted`` lines clients put before a reply's own text."""
+    lines = body.split("\n")
+    if lines and lines[0].startswith("> <"):
+        while lines and lines[0].startswith(">"):
+            lines.pop(0)
+        while lines and not lines[0].strip():
+            lines.pop(0)
+    return "\n".join(lines)
+
+
+_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|(\S+))')
+
+
+def tokenize(text: str) -> list[tuple[str, int, int]]:
+    """Split into tokens, honouring double quotes; returns (token, start, end) spans."""
+    tokens: list[tuple[str, int, int]] = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            break
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        if match.group(1) is not None:
+            value = value.replace('\\"', '"')
+        quoted = match.group(1) is not None
+        # The start includes the opening quote, so a rest parameter keeps the text verbatim.
+        start = match.start(1) - 1 if quoted else match.start(2)
+        tokens.append((value, start, match.end()))
+        pos = match.end()
+    return tokens
+
+
+_OPTION = re.compile(r'(?:^|\s)([a-z][a-z_-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def extract_options(text: str, names: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """Pull ``name=value`` options out of ``text`` (anywhere) and return (remaining text, options).
+
+    Only declared names are taken, so an equals sign in free text (``A=5`` in a ballot) survives when
+    it is not a declared option. A repeated option is an error.
+    """
+    wanted = set(names)
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    last = 0
+    for match in _OPTION.finditer(text):
+        key, raw = match.group(1), match.group(2)
+        if key not in wanted:
+            continue
+        if key in found:
+            raise ValueError(f"{key}= is given twice")
+        found[key] = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw
+        kept.append(text[last : match.start()])
+        last = match.end()
+    kept.append(text[last:])
+    return " ".join(part.strip() for part in kept if part.strip()), found
+
+
+def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[str, Any]:
+    """Parse the text after the command words into keyword arguments for the handler."""
+    usage = spec.usage(prefix)
+    try:
+        remaining, raw_options = extract_options(text, (o.name for o in spec.options))
+    except ValueError as exc:
+        raise CommandParseError(str(exc), usage) from None
+    unknown = re.findall(r'(?:^|\s)([a-z][a-z_-]*)=', remaining)
+    if spec.options and unknown and not any(p.rest for p in spec.params):
+        known = ", ".join(f"{o.name}=" for o in spec.options)
+        raise CommandParseError(f"unknown option {unknown[0]}= (known: {known})", usage)
+
+    args: dict[str, Any] = {}
+    for option in spec.options:
+        if option.name in raw_options:
+            try:
+                args[option.name] = option.parser(raw_options[option.name])
+            except (ValueError, UserError) as exc:
+                raise CommandParseError(f"{option.name}=: {_message(exc)}", usage) from None
+        else:
+            args[option.name] = None
+
+    tokens = tokenize(remaining)
+    flag_names = {f.name for f in spec.flags}
+    for flag in spec.flags:
+        args[flag.name] = False
+    while tokens and tokens[-1][0] in flag_names:
+        args[tokens[-1][0]] = True
+        tokens.pop()
+    end_of_text = tokens[-1][2] if tokens else 0
+    remaining = remaining[:end_of_text]
+
+    index = 0
+    for param in spec.params:
+        if param.rest:
+            value = remaining[tokens[index][1] :].strip() if index < len(tokens) else ""
+            index = len(tokens)
+            if not value:
+                if param.optional:
+                    args[param.name] = None
+                    continue
+                raise CommandParseError(f"<{param.name}> is missing", usage)
+        elif index < len(tokens):
+            value = tokens[index][0]
+            index += 1
+        elif param.optional:
+            args[param.name] = None
+            continue
+        else:
+            raise CommandParseError(f"<{param.name}> is missing", usage)
+        if param.choices and value not in param.choices:
+            raise CommandParseError(
+                f'"{value}" is not one of: {", ".join(param.choices)}', usage
+            )
+        try:
+            args[param.name] = param.parser(value)
+        except (ValueError, UserError) as exc:
+            raise CommandParseError(f"<{param.name}>: {_message(exc)}", usage) from None
+    if index < len(tokens):
+        extra = " ".join(t[0] for t in tokens[index:])
+        raise CommandParseError(f'unexpected "{extra}"', usage)
+    return args
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, UserError) else str(exc)
+
+
+class CommandTable:
+    """All declared commands, resolvable by their (multi-word) names and aliases."""
+
+    def __init__(self, specs: Iterable[CommandSpec] = ()) -> None:
+        self._specs: list[CommandSpec] = []
+        self._by_words: dict[tuple[str, ...], CommandSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: CommandSpec) -> None:
+        for name in (spec.name, *spec.aliases):
+            words = tuple(name.split())
+            if words in self._by_words:
+                raise ValueError(f'command "{name}" is declared twice')
+            self._by_words[words] = spec
+        self._specs.append(spec)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._specs)
+
+    def get(self, name: str) -> CommandSpec | None:
+        return self._by_words.get(tuple(name.lower().split()))
+
+    def resolve(self, text: str) -> tuple[CommandSpec, str] | None:
+        """Find the longest declared name at the start of ``text``; return it and the rest."""
+        words = text.split()
+        for length in range(min(len(words), 4), 0, -1):
+            spec = self._by_words.get(tuple(w.lower() for w in words[:length]))
+            if spec is not None:
+                rest = text
+                for word in words[:length]:
+                    rest = rest[rest.index(word) + len(word) :]
+                return spec, rest.strip()
+        return None
+
+    def group_names(self, first_word: str) -> list[str]:
+        """Names of commands starting with ``first_word`` (for "did you mean" on a bare group)."""
+        return sorted(s.name for s in self._specs if s.words[0] == first_word.lower())
+
+    def suggest(self, text: str) -> list[str]:
+        """Commands whose name shares the first word, or is close to it."""
+        import difflib
+
+        first = text.split()[0].lower() if text.split() else ""
+        group = self.group_names(first)
+        if group:
+            return group
+        names = sorted({s.name for s in self._specs} | {a for s in self._specs for a in s.aliases})
+        return difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.5)
+
+
+def help_overview(specs: Iterable[CommandSpec], *, prefix: str) -> list[tuple[str, str]]:
+    """(usage, summary) lines for the given commands, sorted by name."""
+    return [(spec.usage(prefix), spec.summary) for spec in sorted(specs, key=lambda s: s.name)]
+
+
+def help_detail(spec: CommandSpec, *, prefix: str) -> list[str]:
+    """The lines of ``!h help <command>``."""
+    lines = [spec.summary, f"Usage: {spec.usage(prefix)}"]
+    for param in spec.params:
+        if param.help:
+            lines.append(f"  {param.usage()}: {param.help}")
+    for option in spec.options:
+        if option.help:
+            lines.append(f"  {option.name}=: {option.help}")
+    for flag in spec.flags:
+        if flag.help:
+            lines.append(f"  {flag.name}: {flag.help}")
+    if spec.aliases:
+        lines.append("Also: " + ", ".join(f"{prefix} {a}" for a in spec.aliases))
+    who = ROLE_WORDS[spec.role]
+    lines.append(f"Who: {who}; where: {PLACE_WORDS[spec.place]}.")
+    lines.append(f"Example: {spec.example.replace('!h ', prefix + ' ', 1)}")
+    return lines
+
+
+def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> str | None:
+    """Why the sender may not run ``spec`` here, or None if they may."""
+    if role < spec.role:
+        return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only."
+    if not place_ok:
+        return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}."
+    return None

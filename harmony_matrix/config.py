@@ -1,0 +1,320 @@
+"""The configuration model: validated, strict, with one-line errors that name the file and the key.
+
+Loading is pure apart from reading the file; ``load_config(path)`` is what the CLI calls.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+# Values shipped in config.sample.yaml. The bot refuses to start while any of them remains, so that
+# nobody runs a bot that points at example.org or holds a placeholder token (see mautrix ForbiddenDefault).
+SAMPLE_VALUES: dict[str, Any] = {
+    "homeserver.url": "https://matrix.example.org",
+    "bot.user_id": "@harmony:example.org",
+    "bot.access_token": "CHANGE_ME",
+    "bot.password": "CHANGE_ME",
+    "admins": ["@you:example.org"],
+}
+
+DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
+USER_ID_PATTERN = re.compile(r"^@[^:\s]+:[^\s]+$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, rendered as ``file: key: problem`` on one line."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_user_id(value: str) -> str:
+    if not USER_ID_PATTERN.match(value):
+        raise ValueError(f'must be a Matrix user ID like "@name:server" (got "{value}")')
+    return value
+
+
+class HomeserverConfig(_Strict):
+    url: str = Field(description="Client-server API base URL of the bot's homeserver.")
+    verify_tls: bool = Field(default=True, description="Verify the homeserver's TLS certificate.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f'must start with http:// or https:// (got "{value}")')
+        return value.rstrip("/")
+
+
+class BotConfig(_Strict):
+    user_id: str = Field(description="The bot's Matrix user ID.")
+    access_token: str | None = Field(default=None, description="Access token (preferred).")
+    password: str | None = Field(default=None, description="Password, used once to log in.")
+    device_name: str = Field(default="harmony-matrix", description="Device display name.")
+    display_name: str | None = Field(default=None, description="Display name to set on start.")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        return _check_user_id(value)
+
+    @model_validator(mode="after")
+    def _needs_credentials(self) -> BotConfig:
+        if not self.access_token and not self.password:
+            raise ValueError("needs access_token or password")
+        return self
+
+
+class DatabaseConfig(_Strict):
+    url: str = Field(default="sqlite://harmony.db", description="sqlite:// or postgres:// URL.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in DATABASE_SCHEMES:
+            raise ValueError(
+                f'must start with one of {", ".join(s + "://" for s in DATABASE_SCHEMES)} (got "{value}")'
+            )
+        if not rest or (scheme != "sqlite" and "/" not in rest):
+            raise ValueError(f'names no database (got "{value}")')
+        return value
+
+
+class CommandsConfig(_Strict):
+    prefix: str = Field(default="!harmony", description="Command prefix.")
+    aliases: list[str] = Field(default_factory=lambda: ["!h"], description="Other prefixes.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or " " in value:
+            raise ValueError(f'must be one word without spaces (got "{value}")')
+        return value
+
+
+class SyncConfig(_Strict):
+    timeout_ms: int = Field(default=30000, ge=0, le=120000, description="Long-poll timeout.")
+    timeline_limit: int = Field(default=100, ge=10, le=1000, description="Events per room per sync.")
+    max_rate_limit_retries: int = Field(default=5, ge=0, le=100, description="429 retries per request.")
+
+
+class LoggingConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
+
+
+def _duration_seconds(value: Any) -> float:
+    """A duration in config: seconds as a number, or text like ``24h``, ``1h30m``, ``90m``, ``45s``."""
+    from datetime import timedelta
+
+    from harmony_matrix.errors import UserError
+    from harmony_matrix.when import parse_duration
+
+    if isinstance(value, bool):
+        raise ValueError(f"must be a duration like 24h or 90m (got {value!r})")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\d+\s*s\s*", value):
+        seconds = float(value.strip()[:-1])
+    elif isinstance(value, str):
+        try:
+            seconds = parse_duration(value).total_seconds()
+        except UserError:
+            raise ValueError(f'must be a duration like 24h, 90m or 45s (got "{value}")') from None
+    else:
+        raise ValueError(f"must be a duration like 24h or 90m (got {value!r})")
+    if seconds <= 0 or seconds > timedelta(days=3660).total_seconds():
+        raise ValueError(f"must be a positive duration (got {value!r})")
+    return seconds
+
+
+class ConsensusConfig(_Strict):
+    reminders_before: list[float] = Field(
+        default_factory=lambda: [24 * 3600.0, 3600.0],
+        description="How long before a moot the reminders go out (24h, 1h; seconds as numbers).")
+    end_grace: float = Field(default=3600.0, description="How long after a moot's end a late end notice is still sent.")
+    check_interval: float = Field(default=30.0, description="How often (seconds) due notices are checked besides their timers.")
+    petition_threshold: int = Field(default=5, ge=1, le=100000,
+                                    description="Signatures that start a re-election.")
+    term_notice: float = Field(default=14 * 86400.0, description="How long before a term ends it is reminded.")
+    default_moot_duration: float = Field(default=3600.0, description="A moot's length when duration= is not given.")
+    ballot_duration: float = Field(default=7 * 86400.0, description="How long a deadlock or election ballot stays open.")
+
+    @field_validator("reminders_before", mode="before")
+    @classmethod
+    def _reminders(cls, value: Any) -> list[float]:
+        if not isinstance(value, list):
+            raise ValueError("must be a list of durations like [24h, 1h]")
+        return [_duration_seconds(v) for v in value]
+
+    @field_validator("end_grace", "term_notice", "default_moot_duration", "ballot_duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return _duration_seconds(value)
+
+    @field_validator("check_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float:
+        seconds = _duration_seconds(value)
+        if seconds > 3600:
+            raise ValueError(f"must be at most 1h (got {value!r})")
+        return seconds
+
+
+class AssembliesConfig(_Strict):
+    enforcement: Literal["remove", "warn-then-remove"] = Field(
+        default="remove", description="What happens to someone found in a room without meeting its rule.")
+    warning_grace_hours: float = Field(
+        default=24, ge=0, le=24 * 90, description="Hours between the warning and the removal.")
+    sweep_minutes: float = Field(
+        default=10, gt=0, le=24 * 60, description="How often everyone in every room is re-checked.")
+
+
+class PollsConfig(_Strict):
+    seed_reactions: bool = Field(default=True, description="Pre-seed 0️⃣–5️⃣ on every option so voting is one click.")
+    chart: bool = Field(default=True, description="Post a chart image with the results.")
+    default_eligibility: Literal["members", "participants"] = Field(
+        default="members", description="Who may vote when a poll does not say eligibility=.")
+
+
+class Config(_Strict):
+    """The whole configuration file."""
+
+    homeserver: HomeserverConfig
+    bot: BotConfig
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    commands: CommandsConfig = Field(default_factory=CommandsConfig)
+    admins: list[str] = Field(default_factory=list, description="Users who administer the registry.")
+    timezone: str = Field(default="UTC", description="Default time zone of assemblies.")
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    assemblies: AssembliesConfig = Field(default_factory=AssembliesConfig)
+    consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    polls: PollsConfig = Field(default_factory=PollsConfig)
+    # Filled in by the loader so relative paths (e.g. sqlite files) resolve next to the config file.
+    base_dir: str = Field(default=".", exclude=True, description="(internal) directory of the file.")
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: list[str]) -> list[str]:
+        for user in value:
+            _check_user_id(user)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'is not a known time zone like "Europe/London" (got "{value}")') from None
+        return value
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.commands.prefix, *self.commands.aliases)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the config's directory."""
+        url = self.database.url
+        if url.startswith("sqlite://") and not url.startswith("sqlite:///") and url != "sqlite://:memory:":
+            return "sqlite://" + str((Path(self.base_dir) / url[len("sqlite://") :]).resolve())
+        return url
+
+
+def _error_key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-after"))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known key"
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{message[0].lower()}{message[1:]} (got {error.get('input')!r})"
+    return message
+
+
+def parse_config(data: Any, *, source: str) -> Config:
+    """Validate already-parsed YAML data; raise ConfigError for the first problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, "", "must be a YAML mapping of keys to values")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = sorted(exc.errors(), key=lambda e: _error_key(e["loc"]))[0]
+        raise ConfigError(source, _error_key(first["loc"]), _describe(first)) from None
+    _refuse_sample_values(config, source)
+    return config
+
+
+def _refuse_sample_values(config: Config, source: str) -> None:
+    values = {
+        "homeserver.url": config.homeserver.url,
+        "bot.user_id": config.bot.user_id,
+        "bot.access_token": config.bot.access_token,
+        "bot.password": config.bot.password,
+    }
+    for key, value in values.items():
+        if value is not None and value == SAMPLE_VALUES[key]:
+            raise ConfigError(source, key, f'still has the sample value "{value}"; set your own')
+    for user in config.admins:
+        if user in SAMPLE_VALUES["admins"]:
+            raise ConfigError(source, "admins", f'still lists the sample user "{user}"; set your own')
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a YAML config file. Every failure is a one-line ConfigError."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot be read ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, "", f"{where}invalid YAML ({problem})") from None
+    if isinstance(data, dict):
+        data = {**data, "base_dir": str(path.resolve().parent)}
+    return parse_config(data, source=source)
+
+
+def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[str]:
+    """Every dotted key of the model (used to keep config.sample.yaml in step)."""
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        if field.exclude:
+            continue
+        dotted = f"{prefix}{name}"
+        keys.append(dotted)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(config_keys(annotation, dotted + "."))
+    return keys

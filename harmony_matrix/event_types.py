@@ -1,0 +1,39 @@
+"""Matrix event types and our own ``org.harmony.*`` types, named once.
+
+Every module that reads or writes an event refers to these constants, so a typo is a NameError
+rather than an event nobody ever matches.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- room state -----------------------------------------------------------------------------
+ROOM_CREATE: Final = "m.room.create"
+ROOM_MEMBER: Final = "m.room.member"
+ROOM_JOIN_RULES: Final = "m.room.join_rules"
+ROOM_POWER_LEVELS: Final = "m.room.power_levels"
+ROOM_NAME: Final = "m.room.name"
+ROOM_TOPIC: Final = "m.room.topic"
+ROOM_AVATAR: Final = "m.room.avatar"
+ROOM_CANONICAL_ALIAS: Final = "m.room.canonical_alias"
+ROOM_HISTORY_VISIBILITY: Final = "m.room.history_visibility"
+ROOM_GUEST_ACCESS: Final = "m.room.guest_access"
+ROOM_SERVER_ACL: Final = "m.room.server_acl"
+ROOM_ENCRYPTION: Final = "m.room.encryption"
+ROOM_TOMBSTONE: Final = "m.room.tombstone"
+
+# --- spaces ---------------------------------------------------------------------------------
+SPACE_CHILD: Final = "m.space.child"
+SPACE_PARENT: Final = "m.space.parent"
+#: ``creation_content.type`` of a space (not an event type, but it lives with them).
+ROOM_TYPE_SPACE: Final = "m.space"
+
+# --- timeline -------------------------------------------------------------------------------
+ROOM_MESSAGE: Final = "m.room.message"
+ROOM_REDACTION: Final = "m.room.redaction"
+REACTION: Final = "m.reaction"
+
+# --- ours -----------------------------------------------------------------------------------
+#: Public metadata of an assembly, a state event (``state_key`` "") in its space.
+HARMONY_ASSEMBLY: Final = "org.harmony.assembly"

@@ -1,0 +1,435 @@
+"""Moots: scheduled, structured discussions, and the rules for the notices the bot posts about them.
+
+The database is the source of truth for moots; scheduler jobs are rebuilt from it on start. This module
+decides *what* should be posted and *whether* a notice that is due (perhaps long overdue, because the
+bot was down) is still worth posting. It never reads the clock: "now" is a parameter.
+
+Notices of a moot: an **announcement** when it is scheduled, **reminders** before it (by default 24 hours
+and 1 hour before), a **start** notice and an **end** notice.
+
+The late-send rule, in plain words
+----------------------------------
+When the bot was not running at the moment a notice was due, it sends the notice late only while it is
+still useful, and it never sends the same notice twice:
+
+* Nothing is sent twice: a notice already sent is skipped, however the bot got there.
+* Nothing is sent for a cancelled moot.
+* The **announcement** is sent late only before the moot starts (after that, the start notice says it all).
+* A **reminder** is sent late only before the moot starts. If a later reminder is also already due (the
+  bot missed both the 24-hour and the 1-hour reminder), only the later, more relevant one is sent.
+* The **start** notice is sent late only while the moot is still running.
+* The **end** notice is sent late only within one hour of the moot's end.
+
+A late notice should say how far away the moot is *now* ("starts in 2 hours"), not what it would have
+said on time; the renderer gets the current time for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+
+from harmony_matrix.errors import UserError
+from harmony_matrix.refs import make_ref, parse_ref
+from harmony_matrix.ids import EventId, UserId
+from harmony_matrix.when import format_duration, format_local
+
+__all__ = [
+    "DEFAULT_END_GRACE",
+    "DEFAULT_REMINDER_OFFSETS",
+    "MAX_DURATION",
+    "MIN_DURATION",
+    "SEND",
+    "Moot",
+    "MootStatus",
+    "NoticeDecision",
+    "NoticeKind",
+    "PlannedNotice",
+    "Send",
+    "Skip",
+    "cancel_moot",
+    "decide_late_notice",
+    "due_notices",
+    "finish_moot",
+    "make_moot_ref",
+    "new_moot",
+    "parse_moot_ref",
+    "plan_notices",
+    "record_minutes",
+    "render_ical",
+    "upcoming_notices",
+]
+
+DEFAULT_REMINDER_OFFSETS: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
+DEFAULT_END_GRACE = timedelta(hours=1)
+MIN_DURATION = timedelta(minutes=5)
+MAX_DURATION = timedelta(hours=12)
+TOPIC_MAX = 200
+MINUTES_MAX = 20_000
+
+
+class MootStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+class NoticeKind(StrEnum):
+    ANNOUNCEMENT = "announcement"
+    REMINDER = "reminder"
+    START = "start"
+    END = "end"
+
+
+@dataclass(frozen=True)
+class Moot:
+    """A scheduled moot. Times are aware UTC datetimes; the assembly's zone is applied when shown.
+
+    ``ref`` is the readable reference people type (``M-<assembly>-<n>``); ``evidence`` holds the Matrix
+    event IDs of the commands that created and changed it (schedule, cancel, minutes).
+    """
+
+    ref: str
+    assembly: str
+    topic: str
+    starts_at: datetime
+    duration: timedelta
+    scheduled_at: datetime
+    scheduled_by: UserId
+    proposals: tuple[str, ...] = ()
+    status: MootStatus = MootStatus.SCHEDULED
+    minutes: str | None = None
+    attendees: frozenset[UserId] = frozenset()
+    evidence: tuple[EventId, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("starts_at", "scheduled_at"):
+            value: datetime = getattr(self, name)
+            if value.tzinfo is None:
+                raise ValueError(f"Moot.{name} must be aware")
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + self.duration
+
+
+@dataclass(frozen=True)
+class PlannedNotice:
+    """One notice the bot should post about a moot, at ``due_at``.
+
+    ``key`` is stable across restarts (as long as the reminder offsets in config are unchanged), so it
+    serves both as the scheduler's job ID and as the "already sent" marker stored with the message's
+    event ID.
+    """
+
+    moot_ref: str
+    kind: NoticeKind
+    due_at: datetime
+    before_start: timedelta | None = None  # reminders only: how long before the start
+
+    @property
+    def key(self) -> str:
+        if self.kind is NoticeKind.REMINDER and self.before_start is not None:
+            return f"{self.moot_ref}/reminder-{int(self.before_start.total_seconds() // 60)}m"
+        return f"{self.moot_ref}/{self.kind.value}"
+
+
+@dataclass(frozen=True)
+class Send:
+    """Post the notice now."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Don't post the notice; ``reason`` is for the log (and tests), not for the room."""
+
+    reason: str
+
+
+NoticeDecision = Send | Skip
+SEND = Send()
+
+
+# --- references and lifecycle ------------------------------------------------------------------
+
+
+
+def make_moot_ref(assembly: str, number: int) -> str:
+    """The reference people type for the ``number``-th moot of an assembly: ``M-<assembly>-<n>``."""
+    return make_ref("M", assembly, number)
+
+
+def parse_moot_ref(text: str, *, default_assembly: str | None = None) -> tuple[str, int]:
+    """Read ``M-ops-3`` (or ``3`` / ``#3`` when a default assembly is known) as (assembly, number)."""
+    return parse_ref(text, letter="M", noun="moot", default_assembly=default_assembly)
+
+
+def new_moot(
+    *,
+    ref: str,
+    assembly: str,
+    topic: str,
+    starts_at: datetime,
+    duration: timedelta,
+    now: datetime,
+    scheduled_by: UserId,
+    proposals: Iterable[str] = (),
+    evidence: Iterable[EventId] = (),
+) -> Moot:
+    """Validate a ``!h moot schedule`` request and build the moot, or say what is wrong with it."""
+    topic = " ".join(topic.split())
+    if not topic:
+        raise UserError("a moot needs a topic: !h moot schedule <when> <topic> [duration=<d>]")
+    if len(topic) > TOPIC_MAX:
+        raise UserError(f"the topic is too long ({len(topic)} characters; at most {TOPIC_MAX})")
+    if starts_at <= now:
+        raise UserError("that time is in the past; a moot must start in the future")
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise UserError(
+            f"a moot lasts between {format_duration(MIN_DURATION)} and "
+            f"{format_duration(MAX_DURATION)} (got {format_duration(duration)})"
+        )
+    return Moot(
+        ref=ref,
+        assembly=assembly,
+        topic=topic,
+        starts_at=starts_at.astimezone(UTC),
+        duration=duration,
+        scheduled_at=now.astimezone(UTC),
+        scheduled_by=scheduled_by,
+        proposals=tuple(dict.fromkeys(proposals)),  # keep order, drop repeats
+        evidence=tuple(evidence),
+    )
+
+
+def cancel_moot(moot: Moot, *, now: datetime, evidence: EventId | None = None) -> Moot:
+    """Cancel a moot that has not ended yet; the caller then drops its pending notices."""
+    if moot.status is not MootStatus.SCHEDULED:
+        raise UserError(f"{moot.ref} is already {moot.status.value}")
+    if now >= moot.ends_at:
+        raise UserError(f"{moot.ref} is already over; record its minutes instead")
+    return replace(moot, status=MootStatus.CANCELLED, evidence=_with(moot.evidence, evidence))
+
+
+def finish_moot(moot: Moot, *, evidence: EventId | None = None) -> Moot:
+    """Mark a moot finished (done when its end notice goes out). Finishing twice is harmless."""
+    if moot.status is MootStatus.CANCELLED:
+        raise UserError(f"{moot.ref} was cancelled")
+    return replace(moot, status=MootStatus.FINISHED, evidence=_with(moot.evidence, evidence))
+
+
+def record_minutes(
+    moot: Moot,
+    text: str,
+    *,
+    now: datetime,
+    attendees: Iterable[UserId] = (),
+    evidence: EventId | None = None,
+) -> Moot:
+    """Record (or replace) the minutes and add attendees. Only once the moot has started."""
+    cleaned = text.strip()
+    if moot.status is MootStatus.CANCELLED:
+        raise UserError(f"{moot.ref} was cancelled; there are no minutes to record")
+    if now < moot.starts_at:
+        raise UserError(f"{moot.ref} has not started yet; record minutes once it has")
+    if not cleaned:
+        raise UserError("the minutes are empty: !h moot minutes <moot> <text>")
+    if len(cleaned) > MINUTES_MAX:
+        raise UserError(f"the minutes are too long ({len(cleaned)} characters; at most {MINUTES_MAX})")
+    return replace(
+        moot,
+        minutes=cleaned,
+        attendees=moot.attendees | frozenset(attendees),
+        evidence=_with(moot.evidence, evidence),
+    )
+
+
+def _with(evidence: tuple[EventId, ...], extra: EventId | None) -> tuple[EventId, ...]:
+    return evidence if extra is None or extra in evidence else (*evidence, extra)
+
+
+# --- notices -----------------------------------------------------------------------------------
+
+_KIND_ORDER = {NoticeKind.ANNOUNCEMENT: 0, NoticeKind.REMINDER: 1, NoticeKind.START: 2, NoticeKind.END: 3}
+
+
+def plan_notices(
+    moot: Moot, *, reminder_offsets: Iterable[timedelta] = DEFAULT_REMINDER_OFFSETS
+) -> list[PlannedNotice]:
+    """Every notice of a moot, in the order they fall due. A cancelled moot has none.
+
+    A reminder that would fall at or before the scheduling time is left out: a moot scheduled two hours
+    ahead gets its announcement and the 1-hour reminder, not a "24 hours to go" message.
+    """
+    if moot.status is MootStatus.CANCELLED:
+        return []
+    offsets = sorted(set(reminder_offsets), reverse=True)
+    if any(offset <= timedelta(0) for offset in offsets):
+        raise ValueError("reminder offsets must be positive")  # config validation should catch this
+    notices = [PlannedNotice(moot.ref, NoticeKind.ANNOUNCEMENT, moot.scheduled_at)]
+    notices += [
+        PlannedNotice(moot.ref, NoticeKind.REMINDER, moot.starts_at - offset, before_start=offset)
+        for offset in offsets
+        if moot.starts_at - offset > moot.scheduled_at
+    ]
+    notices.append(PlannedNotice(moot.ref, NoticeKind.START, moot.starts_at))
+    notices.append(PlannedNotice(moot.ref, NoticeKind.END, moot.ends_at))
+    return sorted(notices, key=lambda n: (n.due_at, _KIND_ORDER[n.kind]))
+
+
+def decide_late_notice(
+    notice: PlannedNotice,
+    *,
+    now: datetime,
+    moot: Moot,
+    sent: Collection[str] = frozenset(),
+    plan: Sequence[PlannedNotice] | None = None,
+    end_grace: timedelta = DEFAULT_END_GRACE,
+) -> NoticeDecision:
+    """Whether to post ``notice`` at ``now`` (see the module docstring for the rule in words).
+
+    ``sent`` holds the keys of notices already posted. ``plan`` is the moot's whole plan (from
+    ``plan_notices`` with the configured offsets); it is how a stale reminder learns that a later one
+    is also due. Without it only ``notice`` itself is considered.
+    """
+    if notice.key in sent:
+        return Skip("already sent")
+    if moot.status is MootStatus.CANCELLED:
+        return Skip("the moot was cancelled")
+    if now < notice.due_at:
+        return Skip("not due yet")
+    match notice.kind:
+        case NoticeKind.ANNOUNCEMENT | NoticeKind.REMINDER if now >= moot.starts_at:
+            return Skip("the moot has already started")
+        case NoticeKind.REMINDER:
+            later_due = [
+                other
+                for other in plan or ()
+                if other.kind is NoticeKind.REMINDER
+                and other.due_at > notice.due_at
+                and other.due_at <= now
+            ]
+            if later_due:
+                nearest = max(later_due, key=lambda other: other.due_at)
+                return Skip(f"a later reminder ({nearest.key}) is also due; only that one is sent")
+            return SEND
+        case NoticeKind.START if now >= moot.ends_at:
+            return Skip("the moot is over")
+        case NoticeKind.START if moot.status is MootStatus.FINISHED:
+            return Skip("the moot is finished")
+        case NoticeKind.END if now >= moot.ends_at + end_grace:
+            return Skip(f"more than {format_duration(end_grace)} after the end")
+        case _:
+            return SEND
+
+
+def due_notices(
+    moot: Moot,
+    *,
+    now: datetime,
+    sent: Collection[str] = frozenset(),
+    reminder_offsets: Iterable[timedelta] = DEFAULT_REMINDER_OFFSETS,
+    end_grace: timedelta = DEFAULT_END_GRACE,
+) -> list[tuple[PlannedNotice, NoticeDecision]]:
+    """On start-up (or when a job fires): every notice due by ``now`` and not yet sent, with its verdict.
+
+    The caller posts the ``Send`` ones and marks the ``Skip`` ones as settled, so they are not looked at
+    again.
+    """
+    plan = plan_notices(moot, reminder_offsets=reminder_offsets)
+    return [
+        (notice, decide_late_notice(notice, now=now, moot=moot, sent=sent, plan=plan, end_grace=end_grace))
+        for notice in plan
+        if notice.due_at <= now and notice.key not in sent
+    ]
+
+
+def upcoming_notices(
+    moot: Moot,
+    *,
+    now: datetime,
+    reminder_offsets: Iterable[timedelta] = DEFAULT_REMINDER_OFFSETS,
+) -> list[PlannedNotice]:
+    """The notices still in the future: the ones to hand to the scheduler."""
+    return [n for n in plan_notices(moot, reminder_offsets=reminder_offsets) if n.due_at > now]
+
+
+# --- iCalendar ---------------------------------------------------------------------------------
+
+
+def render_ical(
+    moot: Moot,
+    *,
+    assembly_name: str,
+    tz: tzinfo,
+    uid_domain: str,
+    dtstamp: datetime | None = None,
+) -> str:
+    """An RFC 5545 calendar with one event for the moot, for the announcement's attachment.
+
+    Times are written in UTC (``...Z``) so no VTIMEZONE block is needed; the description repeats the
+    time in the assembly's zone for people reading it. ``dtstamp`` defaults to the scheduling time so
+    the same moot always renders the same bytes. A cancelled moot renders with ``STATUS:CANCELLED`` and
+    a higher ``SEQUENCE``, which calendar apps apply to the event they already imported (same UID).
+    """
+    stamp = dtstamp if dtstamp is not None else moot.scheduled_at
+    description_lines = [
+        f"Moot of {assembly_name}: {moot.topic}",
+        f"When: {format_local(moot.starts_at, tz)} – {format_local(moot.ends_at, tz)}",
+        f"Reference: {moot.ref}",
+    ]
+    if moot.proposals:
+        description_lines.append("Proposals: " + ", ".join(moot.proposals))
+    cancelled = moot.status is MootStatus.CANCELLED
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//harmony-matrix//moots//EN",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "BEGIN:VEVENT",
+        f"UID:{moot.ref}@{uid_domain}",
+        f"DTSTAMP:{_ical_utc(stamp)}",
+        f"DTSTART:{_ical_utc(moot.starts_at)}",
+        f"DTEND:{_ical_utc(moot.ends_at)}",
+        f"SUMMARY:{ical_escape(f'{assembly_name}: {moot.topic}')}",
+        f"DESCRIPTION:{ical_escape(chr(10).join(description_lines))}",
+        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
+        f"SEQUENCE:{1 if cancelled else 0}",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "".join(fold_ical_line(line) + "\r\n" for line in lines)
+
+
+def ical_escape(text: str) -> str:
+    """Escape a TEXT value (RFC 5545 §3.3.11): backslash, semicolon, comma and newlines."""
+    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return text.replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n")
+
+
+def fold_ical_line(line: str, *, limit: int = 75) -> str:
+    """Fold a content line at ``limit`` octets (RFC 5545 §3.1), never inside a UTF-8 character.
+
+    Continuation lines start with one space, which counts towards their length.
+    """
+    chunks: list[str] = []
+    current = ""
+    current_octets = 0
+    budget = limit
+    for char in line:
+        size = len(char.encode("utf-8"))
+        if current_octets + size > budget:
+            chunks.append(current)
+            current, current_octets = "", 0
+            budget = limit - 1  # room for the leading space
+        current += char
+        current_octets += size
+    chunks.append(current)
+    return "\r\n ".join(chunks)
+
+
+def _ical_utc(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

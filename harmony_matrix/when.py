@@ -1,0 +1,270 @@
+"""Reading and writing times the way people type them in a room.
+
+Everything a person types is interpreted in the assembly's time zone (from config) and handed back as
+an aware datetime in UTC, which is what we store. "Now" is always a parameter: nothing here reads the
+clock, so the same input gives the same answer in tests and in production.
+
+Accepted ``<when>`` forms (case-insensitive):
+
+* ISO dates and times: ``2026-12-01`` (midnight at the start of that day), ``2026-12-01 19:00``,
+  ``2026-12-01T19:00``, seconds optional, with an offset (``+01:00``, ``Z``) or without one (then the
+  assembly's time zone).
+* Relative: ``in 2h``, ``in 30m``, ``48h``, ``in 1h30m``, ``in 3 days``, ``in 2 weeks``. Hours and
+  minutes count elapsed time; days and weeks count calendar days and keep the wall-clock time, so
+  ``in 7 days`` at 19:00 is 19:00 a week later even across a clock change.
+* A day and a time: ``today 18:30``, ``tomorrow 19:00``, ``friday 19:00`` (the next Friday at 19:00
+  that is still ahead: today if it is Friday before 19:00), ``at`` optional (``tomorrow at 7pm``).
+* A time alone: ``19:00`` or ``7pm`` is the next time the clock shows it (today, or else tomorrow).
+
+A wall-clock time that does not exist (skipped when the clocks go forward) or happens twice (when they
+go back) is refused with a message saying so, rather than guessed: a moot an hour off is worse than a
+question.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from harmony_matrix.errors import UserError
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "format_duration",
+    "format_local",
+    "parse_duration",
+    "parse_when",
+]
+
+ACCEPTED_FORMS = (
+    "2026-12-01 19:00, 2026-12-01T19:00+01:00, in 2h, in 30m, 48h, in 3 days, "
+    "today 18:30, tomorrow 19:00, friday 19:00, 19:00"
+)
+
+_WEEKDAYS = {
+    "monday": 0, "mon": 0,
+    "tuesday": 1, "tue": 1, "tues": 1,
+    "wednesday": 2, "wed": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3,
+    "friday": 4, "fri": 4,
+    "saturday": 5, "sat": 5,
+    "sunday": 6, "sun": 6,
+}  # fmt: skip
+
+# Unit words → (calendar days, elapsed minutes) per unit. Days and weeks are calendar units (see the
+# module docstring for why); hours and minutes are elapsed time.
+_UNITS: dict[str, tuple[int, int]] = {}
+for _names, _value in (
+    (("w", "wk", "wks", "week", "weeks"), (7, 0)),
+    (("d", "day", "days"), (1, 0)),
+    (("h", "hr", "hrs", "hour", "hours"), (0, 60)),
+    (("m", "min", "mins", "minute", "minutes"), (0, 1)),
+):
+    for _name in _names:
+        _UNITS[_name] = _value
+
+_DURATION_PART = re.compile(r"(\d+)\s*([a-z]+)")
+_DURATION_WHOLE = re.compile(r"(?:\d+\s*[a-z]+\s*)+")
+_CLOCK = re.compile(r"(?P<h>\d{1,2})(?:[:.](?P<m>\d{2}))?\s*(?P<ampm>am|pm)?")
+_DAY_AND_TIME = re.compile(r"(?P<day>[a-z]+)(?:\s+(?:at\s+)?(?P<clock>.+))?")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[t ]\d{1,2}:\d{2}.*")
+
+# Generous but finite: a typo like "in 2000000 days" should be an error, not an OverflowError.
+_MAX_DURATION = timedelta(days=3660)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a positive duration such as ``90m``, ``1h30m``, ``2h``, ``1 h 30 min`` or ``3 days``.
+
+    A duration is elapsed time, so a day here is 24 hours. Raises ``UserError`` naming the accepted
+    forms when the text is not one of them or is zero.
+    """
+    days, minutes = _duration_parts(text, what="duration")
+    total = timedelta(days=days, minutes=minutes)
+    if total <= timedelta(0):
+        raise UserError(f"a duration must be longer than zero (got '{text.strip()}')")
+    return total
+
+
+def format_duration(delta: timedelta) -> str:
+    """Write a duration compactly, the way ``parse_duration`` reads it back (``1h30m``, ``2d``)."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes <= 0:
+        return "0m"
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    return "".join(parts)
+
+
+def parse_when(
+    text: str, *, now: datetime, tz: tzinfo, require_future: bool = False
+) -> datetime:
+    """Turn what a person typed into an aware UTC datetime.
+
+    ``now`` must be aware; ``tz`` is the assembly's time zone (a ``ZoneInfo``), used for every form
+    without an explicit offset. With ``require_future`` a time at or before ``now`` is refused with
+    "that time is in the past (…)". See the module docstring for the accepted forms.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("parse_when needs an aware 'now'")  # a programming error, not the user's
+    cleaned = " ".join(text.strip().lower().split())
+    if not cleaned:
+        raise UserError(f"no time given; use one of: {ACCEPTED_FORMS}")
+    result = _parse(cleaned, original=text.strip(), now=now, tz=tz).astimezone(UTC)
+    if require_future and result <= now:
+        raise UserError(
+            f"that time is in the past ({format_local(result, tz)}; "
+            f"it is now {format_local(now, tz)})"
+        )
+    return result
+
+
+def format_local(dt: datetime, tz: tzinfo) -> str:
+    """Show a stored (aware) time in the assembly's zone for a message: ``Tue 1 Dec 2026, 19:00 GMT``.
+
+    The zone abbreviation is kept because around a clock change it is the only thing telling 01:30 BST
+    from 01:30 GMT.
+    """
+    local = dt.astimezone(tz)
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} {local.tzname() or ''}".rstrip()
+
+
+# --- internals ---------------------------------------------------------------------------------
+
+
+def _parse(cleaned: str, *, original: str, now: datetime, tz: tzinfo) -> datetime:
+    if _ISO_DATETIME.fullmatch(cleaned) or _ISO_DATE.fullmatch(cleaned):
+        return _parse_iso(cleaned, original=original, tz=tz)
+
+    # Before durations: "7pm" would otherwise read as seven units of "pm".
+    if _CLOCK.fullmatch(cleaned):
+        clock = _parse_clock(cleaned, original=original)
+        today = now.astimezone(tz).date()
+        candidate = _local(today, clock, original=original, tz=tz)
+        if candidate <= now:
+            candidate = _local(today + timedelta(days=1), clock, original=original, tz=tz)
+        return candidate
+
+    relative = cleaned.removeprefix("in ").strip()
+    if _DURATION_WHOLE.fullmatch(relative):
+        days, minutes = _duration_parts(relative, what="time", shown=original)
+        if days == 0 and minutes == 0:
+            raise UserError(f"'{original}' is no time from now; try e.g. in 2h")
+        # Calendar days first, in local wall-clock time, then elapsed minutes on the absolute line.
+        shifted = now
+        if days:
+            local = now.astimezone(tz)
+            wall = datetime.combine(local.date() + timedelta(days=days), local.timetz()).replace(
+                tzinfo=tz, fold=0
+            )
+            # A wall time landing in a gap or overlap is resolved the way zoneinfo does with fold=0
+            # (moved forward by the gap / the earlier instant): the person named no clock time, so
+            # refusing would be pedantic.
+            shifted = wall.astimezone(UTC)
+        return shifted + timedelta(minutes=minutes)
+
+    match = _DAY_AND_TIME.fullmatch(cleaned)
+    if match and (match["day"] in ("today", "tomorrow") or match["day"] in _WEEKDAYS):
+        if match["clock"] is None:
+            raise UserError(
+                f"'{original}' needs a time of day, e.g. {match['day']} 19:00"
+            )
+        clock = _parse_clock(match["clock"], original=original)
+        today = now.astimezone(tz).date()
+        if match["day"] == "today":
+            return _local(today, clock, original=original, tz=tz)
+        if match["day"] == "tomorrow":
+            return _local(today + timedelta(days=1), clock, original=original, tz=tz)
+        # "friday 19:00" is the next Friday 19:00 still ahead: today if it is Friday and not yet 19:00.
+        ahead = (_WEEKDAYS[match["day"]] - today.weekday()) % 7
+        candidate = _local(today + timedelta(days=ahead), clock, original=original, tz=tz)
+        if candidate <= now:
+            candidate = _local(today + timedelta(days=ahead + 7), clock, original=original, tz=tz)
+        return candidate
+
+    raise UserError(f"I can't read '{original}' as a time; use one of: {ACCEPTED_FORMS}")
+
+
+def _parse_iso(cleaned: str, *, original: str, tz: tzinfo) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(cleaned.upper())
+    except ValueError:
+        raise UserError(
+            f"'{original}' looks like a date but isn't a valid one; "
+            "use e.g. 2026-12-01 or 2026-12-01 19:00"
+        ) from None
+    if parsed.tzinfo is not None:
+        return parsed  # an explicit offset says exactly which instant is meant
+    return _local(parsed.date(), parsed.time(), original=original, tz=tz)
+
+
+def _parse_clock(text: str, *, original: str) -> time:
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None:
+        raise UserError(f"I can't read the time of day in '{original}'; use e.g. 19:00 or 7pm")
+    hour, minute = int(match["h"]), int(match["m"] or 0)
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise UserError(f"'{original}': with am/pm the hour must be 1–12")
+        hour = hour % 12 + (12 if match["ampm"] == "pm" else 0)
+    elif match["m"] is None:
+        # A bare number ("friday 7") could be a time or a date; make the person say which.
+        raise UserError(f"'{original}': write the time with minutes or am/pm, e.g. 19:00 or 7pm")
+    if hour > 23 or minute > 59:
+        raise UserError(f"'{original}' is not a time of day")
+    return time(hour, minute)
+
+
+def _local(day: date, clock: time, *, original: str, tz: tzinfo) -> datetime:
+    """Attach the zone to a wall-clock time, refusing times that don't exist or happen twice."""
+    naive = datetime.combine(day, clock)
+    early = naive.replace(tzinfo=tz, fold=0)
+    late = naive.replace(tzinfo=tz, fold=1)
+    shown = f"{naive:%Y-%m-%d %H:%M}"
+    zone = getattr(tz, "key", None) or str(tz)
+    # Round-tripping through UTC changes the wall time exactly when it falls in a gap.
+    if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        raise UserError(
+            f"{shown} does not exist in {zone}: the clocks go forward then; pick a time outside the gap"
+        )
+    if early.utcoffset() != late.utcoffset():
+        offsets = " or ".join(
+            f"{naive:%Y-%m-%dT%H:%M}{_offset_text(candidate)}" for candidate in (early, late)
+        )
+        raise UserError(
+            f"{shown} happens twice in {zone} (the clocks go back then); "
+            f"say which with an offset: {offsets}"
+        )
+    return early
+
+
+def _offset_text(dt: datetime) -> str:
+    offset = dt.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _duration_parts(text: str, *, what: str, shown: str | None = None) -> tuple[int, int]:
+    """Split ``1d2h30m`` into (calendar days, minutes), refusing unknown units and leftovers."""
+    cleaned = " ".join(text.strip().lower().split())
+    shown = (shown if shown is not None else text).strip()
+    hint = (
+        "use e.g. 90m, 1h30m, 2h or 3 days"
+        if what == "duration"
+        else f"use one of: {ACCEPTED_FORMS}"
+    )
+    if not _DURATION_WHOLE.fullmatch(cleaned):
+        raise UserError(f"I can't read '{shown}' as a {what}; {hint}")
+    days = minutes = 0
+    for number, unit in _DURATION_PART.findall(cleaned):
+        if unit not in _UNITS:
+            raise UserError(f"unknown unit '{unit}' in '{shown}'; {hint}")
+        unit_days, unit_minutes = _UNITS[unit]
+        days += int(number) * unit_days
+        minutes += int(number) * unit_minutes
+    if timedelta(days=days, minutes=minutes) > _MAX_DURATION:
+        raise UserError(f"'{shown}' is too far away (at most {_MAX_DURATION.days} days)")
+    return days, minutes

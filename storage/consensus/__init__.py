@@ -1,0 +1,1 @@
+"""Storage of the consensus process: proposals, moots, the decision record, roles and petitions."""

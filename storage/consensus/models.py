@@ -1,0 +1,177 @@
+"""Tortoise models of the ``consensus`` app.
+
+These rows never leave ``storage``: ``storage.consensus.stores`` translates them to the core types of
+``harmony_matrix.proposals``, ``moots``, ``decisions`` and ``roles``. Every model sets
+``Meta.table_description`` (see ``storage/core/models.py`` for why).
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+_ID = 255  # Matrix caps user, room and event IDs at 255 bytes
+_REF = 128
+_SLUG = 64
+
+
+class ProposalRow(Model):
+    """A proposal and the thread it is discussed in."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    title = fields.TextField()
+    details = fields.TextField()
+    author = fields.CharField(max_length=_ID)
+    created_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16)
+    room_id = fields.CharField(max_length=_ID, null=True)
+    thread_root = fields.CharField(max_length=_ID, null=True)
+    evidence = fields.JSONField(default=list)
+
+    class Meta:
+        table = "consensus_proposal"
+        table_description = "proposals with their discussion thread"
+        unique_together = (("assembly", "number"),)
+
+
+class MootRow(Model):
+    """A moot. ``room_id`` is where its notices go (the announcements room when it was scheduled)."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    topic = fields.TextField()
+    starts_at = fields.DatetimeField()
+    duration_seconds = fields.IntField()
+    scheduled_at = fields.DatetimeField()
+    scheduled_by = fields.CharField(max_length=_ID)
+    proposals = fields.JSONField(default=list)
+    status = fields.CharField(max_length=16)
+    minutes = fields.TextField(null=True)
+    attendees = fields.JSONField(default=list)
+    evidence = fields.JSONField(default=list)
+    room_id = fields.CharField(max_length=_ID)
+
+    class Meta:
+        table = "consensus_moot"
+        table_description = "scheduled moots"
+        unique_together = (("assembly", "number"),)
+
+
+class SentNotice(Model):
+    """A notice settled once (sent, or skipped as no longer useful): the unique key means never twice."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=512, unique=True)
+    event_id = fields.CharField(max_length=_ID, null=True)
+    skipped = fields.TextField(null=True)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "consensus_sent_notice"
+        table_description = "moot and term notices already settled"
+
+
+class DecisionEntry(Model):
+    """One entry of the append-only decision record (a hash chain: see ``harmony_matrix.decisions``)."""
+
+    seq = fields.IntField(primary_key=True, generated=False)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    level = fields.CharField(max_length=16)
+    method = fields.CharField(max_length=32)
+    outcome = fields.TextField()
+    statement = fields.TextField()
+    topics = fields.JSONField(default=list)
+    decided_at = fields.DatetimeField()
+    evidence = fields.JSONField(default=list)
+    proposal = fields.CharField(max_length=_REF, null=True)
+    score_totals = fields.JSONField(null=True)
+    supersedes = fields.CharField(max_length=_REF, null=True)
+    prev_hash = fields.CharField(max_length=64, unique=True)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "consensus_decision"
+        table_description = "append-only decision record with hash chain"
+
+
+class RoleRow(Model):
+    """A role assignment; ``ended_at`` is set when it stops (history is kept)."""
+
+    id = fields.BigIntField(primary_key=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    user = fields.CharField(max_length=_ID)
+    role = fields.CharField(max_length=16)
+    since = fields.DatetimeField()
+    how_decided = fields.CharField(max_length=16)
+    term_ends = fields.DatetimeField(null=True)
+    evidence = fields.JSONField(default=list)
+    decision_ref = fields.CharField(max_length=_REF, null=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "consensus_role"
+        table_description = "secretaries and deputies with terms"
+
+
+class PetitionRow(Model):
+    """A petition for re-election."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    role = fields.CharField(max_length=16)
+    opened_at = fields.DatetimeField()
+    opened_by = fields.CharField(max_length=_ID)
+    status = fields.CharField(max_length=24)
+    candidates = fields.JSONField(default=list, db_default="[]")  # user IDs named to stand besides the office-holders
+
+    class Meta:
+        table = "consensus_petition"
+        table_description = "petitions for re-election"
+
+
+class SignatureRow(Model):
+    """One member's signature on a petition (unique per member)."""
+
+    id = fields.BigIntField(primary_key=True)
+    petition = fields.ForeignKeyField("consensus.PetitionRow", related_name="signatures")
+    user = fields.CharField(max_length=_ID)
+    signed_at = fields.DatetimeField()
+    event_id = fields.CharField(max_length=_ID, null=True)
+
+    class Meta:
+        table = "consensus_signature"
+        table_description = "petition signatures"
+        unique_together = (("petition", "user"),)
+
+
+class BallotRow(Model):
+    """A ballot the consensus process asked for: a deadlock or an election, and the poll that runs it."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharField(max_length=16)  # deadlock | election
+    assembly = fields.CharField(max_length=_SLUG)
+    proposal = fields.CharField(max_length=_REF, null=True)
+    role = fields.CharField(max_length=16, null=True)
+    seats = fields.IntField(default=1)
+    options = fields.JSONField(default=list)
+    level = fields.CharField(max_length=16, default="moot")
+    statement = fields.TextField(default="")
+    topics = fields.JSONField(default=list)
+    status = fields.CharField(max_length=16)  # pending | started | done | abandoned
+    poll_ref = fields.CharField(max_length=_REF, null=True, unique=True)
+    room_id = fields.CharField(max_length=_ID)
+    created_by = fields.CharField(max_length=_ID)
+    created_at = fields.DatetimeField()
+    evidence = fields.JSONField(default=list)
+
+    class Meta:
+        table = "consensus_ballot"
+        table_description = "deadlock and election ballots"

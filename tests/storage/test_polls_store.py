@@ -1,0 +1,103 @@
+"""The polls store on SQLite (always) and PostgreSQL (when HARMONY_TEST_POSTGRES is a DSN)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import pytest_asyncio
+
+from harmony_matrix.polls import CountedReaction, PollSpec
+from storage.database import Database, open_database
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+SPEC = PollSpec(question="Where?", options=("Library", "Café", "Online"), closes_at=NOW + timedelta(days=1))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(database: Database) -> Database:
+    """The shared fixture: SQLite always, a throwaway PostgreSQL database when configured."""
+    return database
+
+
+def vote(event_id: str, voter: str, option: int, score: int, ts: int) -> CountedReaction:
+    return CountedReaction(event_id=event_id, voter=voter, option=option, score=score, ts=ts)
+
+
+async def test_create_is_idempotent_by_source_key_and_round_trips(db: Database) -> None:
+    poll, created = await db.polls.create(SPEC, room_id="!r", created_by="@sec:x", created_at=NOW,
+                                          origin="consensus:ballot:1", source_key="$cmd")
+    again, created_again = await db.polls.create(SPEC, room_id="!r", created_by="@sec:x", created_at=NOW,
+                                                 source_key="$cmd")
+    assert created and not created_again and again.number == poll.number
+    await db.polls.set_header(poll.number, "$header")
+    for position in range(3):
+        await db.polls.set_option_event(poll.number, position, f"$opt{position}")
+    loaded = await db.polls.get(poll.number)
+    assert loaded is not None
+    assert loaded.labels == SPEC.options and loaded.header_event_id == "$header"
+    assert loaded.closes_at == SPEC.closes_at and loaded.origin == "consensus:ballot:1" and loaded.is_open
+    assert loaded.ref == f"#{poll.number}"
+    found = await db.polls.option_by_event("$opt2")
+    assert found is not None and found[0].number == poll.number and found[1] == 2
+    assert await db.polls.option_by_event("$nope") is None
+    assert [p.number for p in await db.polls.list(status="open")] == [poll.number]
+
+
+async def test_reactions_latest_wins_withdraw_and_duplicates(db: Database) -> None:
+    poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
+    n = poll.number
+    assert (await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100))).stored
+    assert not (await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100))).stored
+    added = await db.polls.add_reaction(n, vote("$2", "@a:x", 0, 5, 200))
+    assert added.superseded == ("$1",) and added.counts
+    older = await db.polls.add_reaction(n, vote("$0", "@a:x", 0, 1, 50))  # arrived late, older
+    assert not older.counts and older.superseded == ()
+    await db.polls.add_reaction(n, vote("$3", "@b:x", 1, 4, 120))
+    await db.polls.add_reaction(n, vote("$4", "@b:x", 2, 2, 130))
+    assert sorted(map(sorted, (b.items() for b in await db.polls.ballots(n)))) == [[(0, 5)], [(1, 4), (2, 2)]]
+    assert await db.polls.withdraw("$4") == n
+    assert await db.polls.withdraw("$4") is None
+    assert await db.polls.withdraw("$unknown") is None
+    assert await db.polls.turnout(n) == 2
+    assert await db.polls.known_reaction_ids(n) == {"$0": "superseded", "$1": "superseded", "$2": "live",
+                                                     "$3": "live", "$4": "withdrawn"}
+
+
+async def test_secret_ballots_are_unlinked_at_close(db: Database) -> None:
+    poll, _ = await db.polls.create(PollSpec("Q", ("A", "B"), secret=True), room_id="!r", created_by="@s:x",
+                                    created_at=NOW)
+    n = poll.number
+    assert not await db.polls.save_secret_ballot(n, "@a:x", {0: 5}, at=NOW)
+    assert await db.polls.save_secret_ballot(n, "@a:x", {0: 4, 1: 1}, at=NOW)  # revote
+    await db.polls.save_secret_ballot(n, "@b:x", {1: 5}, at=NOW)
+    assert await db.polls.turnout(n) == 2
+    assert (await db.polls.export_user("@a:x"))["secret_ballots_of_open_polls"][0]["scores"] == {"0": 4, "1": 1}
+    assert await db.polls.close(n, closed_at=NOW, result={"winners": ["A"]})
+    assert not await db.polls.close(n, closed_at=NOW, result={})
+    assert sorted(map(sorted, (b.items() for b in await db.polls.ballots(n)))) == [[(0, 4), (1, 1)], [(1, 5)]]
+    assert (await db.polls.export_user("@a:x"))["secret_ballots_of_open_polls"] == []
+    closed = await db.polls.get(n)
+    assert closed is not None and closed.status == "closed" and closed.result == {"winners": ["A"]}
+    assert [p.number for p in await db.polls.unfinished()] == [n]  # results not posted yet
+    await db.polls.mark_results_posted(n, "$results")
+    assert await db.polls.unfinished() == []
+
+
+async def test_told_once_reconciliation_and_privacy(db: Database) -> None:
+    poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW, origin="o")
+    n = poll.number
+    assert await db.polls.mark_told(n, "@a:x", "not-eligible")
+    assert not await db.polls.mark_told(n, "@a:x", "closed")
+    assert await db.polls.was_told(n, "@a:x")
+    await db.polls.record_reconciliation(n, kind="missed-reaction", event_id="$x", detail="added", at=NOW)
+    assert [(r.kind, r.event_id) for r in await db.polls.reconciliations(n)] == [("missed-reaction", "$x")]
+    await db.polls.add_reaction(n, vote("$9", "@a:x", 1, 5, 10))
+    exported = await db.polls.export_user("@a:x")
+    assert exported["votes"][0]["score"] == 5
+    await db.polls.erase_user("@a:x")
+    assert await db.polls.export_user("@a:x") == {"votes": [], "secret_ballots_of_open_polls": [],
+                                                   "private_notices": [], "polls_started": []}
+    assert await db.polls.ballots(n) == [{1: 5}]  # the anonymous count stays
