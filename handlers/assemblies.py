@@ -43,6 +43,9 @@ from harmony_matrix.room_policy import LOCKED_STATE_EVENTS, RoomKind
 
 log = logging.getLogger(__name__)
 
+#: An enforcement explanation is not repeated to the same person within this window.
+TELL_ONCE_WINDOW = timedelta(minutes=5)
+
 # State types whose unauthorised change is reverted (the space tree, who gets in, who holds power).
 GUARDED_TYPES: frozenset[str] = frozenset(LOCKED_STATE_EVENTS)
 
@@ -113,6 +116,8 @@ class AssembliesFeature:
         self._federation = Federation()
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # (person, explanation) -> when it was last sent; see _tell_once.
+        self._recently_told: dict[tuple[str, str], datetime] = {}
 
     # -- the Feature protocol -------------------------------------------------------------------
 
@@ -404,7 +409,7 @@ class AssembliesFeature:
             await self.people.warn(uid, rid, slug, at=now)
             await self.audit.record("assembly.warn", at=now, room_id=rid, target_user=uid,
                                     reason=action.public_reason)
-            await self.direct.tell(user_id, action.reason)
+            await self._tell_once(user_id, action.reason)
         elif action.action is Enforcement.REMOVE:
             try:
                 await self.gateway.kick(room_id, user_id, reason=action.public_reason)
@@ -414,8 +419,21 @@ class AssembliesFeature:
             await self.people.clear_warning(uid, rid)
             await self.audit.record("assembly.remove", at=now, room_id=rid, target_user=uid,
                                     reason=action.public_reason)
-            await self.direct.tell(user_id, action.reason)
+            await self._tell_once(user_id, action.reason)
         return action.action
+
+    async def _tell_once(self, user_id: str, text: str) -> None:
+        """Send an enforcement explanation unless the same one went to the same person moments ago.
+
+        The text names the assembly, not the room, and one removal is often found by several checks
+        at once (a sweep, and the kick from the space re-checking that person): someone removed from
+        five rooms of one assembly gets one message."""
+        now = self.clock()
+        self._recently_told = {k: t for k, t in self._recently_told.items() if now - t < TELL_ONCE_WINDOW}
+        if (user_id, text) in self._recently_told:
+            return
+        self._recently_told[(user_id, text)] = now
+        await self.direct.tell(user_id, text)
 
     async def enforce_user(self, user_id: str) -> None:
         """Re-check one person everywhere they are (after they joined or left a space)."""

@@ -242,6 +242,12 @@ async def test_members_only_assembly_loses_someone_removed_from_the_registry(sta
         await listener.wait_for(mo["discussion"], left(person.user_id), description="removal from the room")
         body = await private_message(app, listener, dm, "You were removed", description="the explanation")
     assert "removed from Members Committee" in body
+    # Two rooms, one explanation: enforce_all has returned, so every message it sent is in the DM.
+    history = await person.request("GET", f"/_matrix/client/v3/rooms/{dm}/messages",
+                                   params={"dir": "b", "limit": "100"})
+    explanations = [e for e in history["chunk"]
+                    if e.get("sender") == bot_id and "You were removed" in e.get("content", {}).get("body", "")]
+    assert len(explanations) == 1, explanations
     removals = await audit(app, "assembly.remove", person.user_id)
     assert {e.room_id for e in removals} == {mo["space"], mo["discussion"]}
     assert all(e.reason == KICK_REASON for e in removals)
