@@ -57,6 +57,7 @@ class ConsensusSettings:
     term_notice: timedelta
     default_moot_duration: timedelta
     ballot_duration: timedelta
+    elected_term: timedelta
     default_tz: str
 
 

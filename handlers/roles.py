@@ -34,6 +34,7 @@ from harmony_matrix.roles import (
     term_reminders,
     threshold_reached,
     validate_election,
+    withdraw_signature,
 )
 from harmony_matrix.when import format_local, parse_when
 
@@ -154,12 +155,16 @@ class RoleCommands:
             log.warning("election %s ended without winners", poll_ref)
             return
         role = OfficeRole(ballot.role or "secretary")
+        now = self.deps.now()
+        term_ends = now + self.deps.settings.elected_term  # elected roles carry a term (product spec §1)
         change = apply_election_result(await self._current(ballot.assembly), assembly=ballot.assembly, role=role,
-                                       winners=winners, decided_at=self.deps.now(), evidence=ballot.evidence,
-                                       poll_ref=poll_ref)
+                                       winners=winners, decided_at=now, term_ends=term_ends,
+                                       evidence=ballot.evidence, poll_ref=poll_ref)
         await self.apply(change, assembly=ballot.assembly, reason=f"election {poll_ref}", ballot=ballot)
         room = await self.deps.room(ballot.assembly, "announcements", fallback=ballot.room_id)
-        await self.deps.post(room, f"🗳️ Election {poll_ref}: {', '.join(winners)} elected {role.value} of {ballot.assembly}.",
+        until = format_local(term_ends, await self.deps.tz_of(ballot.assembly))
+        await self.deps.post(room, f"🗳️ Election {poll_ref}: {', '.join(winners)} elected {role.value} of "
+                             f"{ballot.assembly} until {until}.",
                              marker=(BALLOT_NOTICE, {"poll": poll_ref, "kind": "election", "winners": winners}),
                              txn_seed=f"election-result:{poll_ref}")
 
@@ -212,6 +217,21 @@ class RoleCommands:
         await self.deps.stores.petitions.save(close_petition(petition, status=PetitionStatus.ELECTION_STARTED))
         await ctx.reply(f"{petition.ref} reached {threshold} signatures: the {office.value} election is open in "
                         f"the votes room, standing: {', '.join(candidates)}.")
+
+    @command("petition withdraw", summary="Take your signature off the open re-election petition.",
+             example="!h petition withdraw secretary",
+             params=(Param("role", choices=("secretary", "deputy"), optional=True),),
+             place=Place.ASSEMBLY)
+    async def petition_withdraw(self, ctx: CommandContext, role: str | None) -> None:
+        assembly = require_assembly(ctx.room.assembly)
+        office = OfficeRole(role or "secretary")
+        open_ones = [p for p in await self.deps.stores.petitions.open_for(assembly) if p.role is office]
+        if not open_ones:
+            raise UserError(f"there is no open petition to re-elect the {office.value} of {assembly}")
+        petition = withdraw_signature(open_ones[0], UserId(ctx.sender))
+        await self.deps.stores.petitions.save(petition)
+        threshold = self.deps.settings.petition_threshold
+        await ctx.reply(f"Your signature is off {petition.ref}: {len(petition.signers)} of {threshold} signatures.")
 
     async def _is_member(self, user: str) -> bool:
         return await self.deps.members.is_member(user)

@@ -114,6 +114,7 @@ def _build_consensus(services: Services) -> Feature:
             term_notice=timedelta(seconds=settings.term_notice),
             default_moot_duration=timedelta(seconds=settings.default_moot_duration),
             ballot_duration=timedelta(seconds=settings.ballot_duration),
+            elected_term=timedelta(seconds=settings.elected_term),
             default_tz=services.config.timezone)))
 
 

@@ -152,6 +152,7 @@ class ConsensusConfig(_Strict):
     term_notice: float = Field(default=14 * 86400.0, description="How long before a term ends it is reminded.")
     default_moot_duration: float = Field(default=3600.0, description="A moot's length when duration= is not given.")
     ballot_duration: float = Field(default=7 * 86400.0, description="How long a deadlock or election ballot stays open.")
+    elected_term: float = Field(default=365 * 86400.0, description="How long a term won by election lasts.")
 
     @field_validator("reminders_before", mode="before")
     @classmethod
@@ -160,7 +161,8 @@ class ConsensusConfig(_Strict):
             raise ValueError("must be a list of durations like [24h, 1h]")
         return [_duration_seconds(v) for v in value]
 
-    @field_validator("end_grace", "term_notice", "default_moot_duration", "ballot_duration", mode="before")
+    @field_validator("end_grace", "term_notice", "default_moot_duration", "ballot_duration", "elected_term",
+                     mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return _duration_seconds(value)

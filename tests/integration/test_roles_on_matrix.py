@@ -151,6 +151,18 @@ async def test_a_petition_reaching_its_threshold_starts_an_election_that_sets_th
         [petition] = await s.app.db.consensus.petitions.open_for("ops")
         assert petition.signers == {alice.user_id}
 
+        # A signature can be taken back while the petition is open, and given again.
+        reply = await outsider.send_and_wait_reply(discussion, "!h petition withdraw", from_user=s.bot_id)
+        assert "you have not signed R-ops-1" in reply["content"]["body"], reply["content"]["body"]
+        reply = await alice.send_and_wait_reply(discussion, "!h petition withdraw deputy", from_user=s.bot_id)
+        assert "no open petition to re-elect the deputy of ops" in reply["content"]["body"], reply["content"]["body"]
+        reply = await alice.send_and_wait_reply(discussion, "!h petition withdraw", from_user=s.bot_id)
+        assert "Your signature is off R-ops-1: 0 of 2 signatures" in reply["content"]["body"], reply["content"]["body"]
+        [petition] = await s.app.db.consensus.petitions.open_for("ops")
+        assert petition.signers == frozenset()
+        reply = await alice.send_and_wait_reply(discussion, "!h petition re-elect", from_user=s.bot_id)
+        assert "Signed R-ops-1: 1 of 2 signatures" in reply["content"]["body"], reply["content"]["body"]
+
         # Enough signatures, but the secretary alone can't make a ballot: the petition stays open.
         reply = await sec.send_and_wait_reply(discussion, "!h petition re-elect", from_user=s.bot_id)
         body = reply["content"]["body"]
@@ -170,7 +182,11 @@ async def test_a_petition_reaching_its_threshold_starts_an_election_that_sets_th
             await sec.send_and_wait_reply(votes, f"!h poll close {ballot.poll_ref}", from_user=s.bot_id, timeout=60)
             result = await listener.wait_for(s.rooms["announcements"], marker("org.harmony.ballot", kind="election"),
                                              timeout=60, description="the election result")
-        assert challenger.user_id in result["content"]["body"]
+        assert challenger.user_id in result["content"]["body"] and " until " in result["content"]["body"]
+        # An elected role carries a term: consensus.elected_term (365 days by default) from the result.
+        [assignment] = await s.app.db.consensus.roles.current("ops")
+        assert assignment.user == challenger.user_id and assignment.term_ends is not None
+        assert timedelta(days=364) < assignment.term_ends - s.clock() <= timedelta(days=365)
         for kind, users in (await _levels(s)).items():
             assert users.get(challenger.user_id) == 50, (kind, users)
             assert users.get(sec.user_id, 0) < 50, (kind, users)
