@@ -13,7 +13,7 @@ import pytest
 
 from matrix_client import TestMatrixUser
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.backend_independent]
 REPO = Path(__file__).resolve().parents[2]
 
 

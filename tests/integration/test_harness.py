@@ -17,6 +17,8 @@ from harmony_matrix.local_synapse import (
     drop_postgres_database,
 )
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _text(body: str):
     def predicate(event: dict) -> bool:
@@ -155,7 +157,6 @@ async def test_a_remote_user_joins_a_public_room_with_via(
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("HARMONY_TEST_POSTGRES"), reason="HARMONY_TEST_POSTGRES is not set")
 async def test_synapse_on_postgres(tmp_path: Path) -> None:
     admin_dsn = os.environ["HARMONY_TEST_POSTGRES"]
     name = f"harmony_synapse_{secrets.token_hex(4)}"

@@ -85,7 +85,7 @@ async def test_relative_and_in_memory_sqlite_open(
         await db.close()
 
 
-@pytest.mark.skipif(not os.environ.get("HARMONY_TEST_POSTGRES"), reason="needs PostgreSQL")
+@pytest.mark.postgres
 async def test_both_backends_cannot_be_open_at_once(tmp_path: Path) -> None:
     sqlite = await open_database(f"sqlite://{tmp_path / 'bot.db'}")
     try:
@@ -101,7 +101,7 @@ async def test_an_unreachable_server_is_a_connection_error() -> None:
         await open_database("postgres://u:pw@127.0.0.1:1/harmony")
 
 
-@pytest.mark.skipif(not os.environ.get("HARMONY_TEST_POSTGRES"), reason="needs PostgreSQL")
+@pytest.mark.postgres
 async def test_a_missing_postgres_database_is_a_connection_error() -> None:
     dsn = os.environ["HARMONY_TEST_POSTGRES"]
     missing = dsn.rpartition("/")[0] + "/harmony_no_such_database"
