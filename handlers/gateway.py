@@ -282,9 +282,12 @@ class MatrixGateway:
 
     # -- history --------------------------------------------------------------------------------
 
-    async def messages(self, room_id: str, *, start: str, end: str | None = None, direction: str = "b",
+    async def messages(self, room_id: str, *, start: str | None, end: str | None = None, direction: str = "b",
                        limit: int = 100) -> dict[str, Any]:
-        query: dict[str, Any] = {"from": start, "dir": direction, "limit": limit}
+        """One page of /messages; ``start=None`` pages back from the newest event."""
+        query: dict[str, Any] = {"dir": direction, "limit": limit}
+        if start:
+            query["from"] = start
         if end:
             query["to"] = end
         return await self.request("GET", f"/v3/rooms/{quote(room_id)}/messages", query=query)

@@ -41,7 +41,7 @@ from handlers.poll_render import render_results, render_status
 from handlers.render import escape, notice
 from harmony_matrix.commands import Param, Place, Role
 from harmony_matrix.errors import UserError
-from harmony_matrix.event_types import REACTION, ROOM_MESSAGE
+from harmony_matrix.event_types import HARMONY_POST_PART, REACTION, ROOM_MESSAGE
 from harmony_matrix.assembly import Federation
 from harmony_matrix.polls import (
     ELIGIBILITIES,
@@ -66,6 +66,9 @@ from harmony_matrix.star import StarResult, ballots_seed, tally_star
 from harmony_matrix.when import format_local
 
 log = logging.getLogger(__name__)
+
+#: How many pages (100 events each) of a room's history a restart reads to find a poll's posts.
+POSTED_PARTS_PAGES = 20
 
 ClosedCallback = Callable[[str, str, StarResult], Awaitable[None]]
 
@@ -248,36 +251,66 @@ class PollsFeature:
     async def open_poll(self, spec: PollSpec, *, room_id: str, created_by: str, origin: str | None = None,
                         source_key: str | None = None) -> Poll:
         """Store the poll, post the header and one message per option, pre-seed the keycaps."""
-        poll, _created = await self.store.create(spec, room_id=room_id, created_by=created_by,
-                                                 created_at=self.clock(), origin=origin, source_key=source_key)
-        poll = await self._post_messages(poll)
+        poll, created = await self.store.create(spec, room_id=room_id, created_by=created_by,
+                                                created_at=self.clock(), origin=origin, source_key=source_key)
+        poll = await self._post_messages(poll, recovering=not created)
         self._schedule(poll)
         if self.settings.seed_reactions and not poll.secret:
             self._spawn(self._seed_reactions(poll))
         return poll
 
-    async def _post_messages(self, poll: Poll) -> Poll:
+    async def _post_messages(self, poll: Poll, *, recovering: bool) -> Poll:
         """Post the header and the option messages not posted yet; returns the poll as stored after.
 
-        Replayed after a crash (at start, or when the same command or ``source_key`` comes again):
-        each post has a transaction ID derived from the room, poll and part, and its event ID is
-        stored before the next post, so what the server already has is not posted twice."""
-        room_id = poll.room_id
+        Each event ID is stored before the next post. ``recovering`` (a replay after a crash: at
+        start, or when the same command or ``source_key`` comes again) first looks in the room for
+        the parts already there, see ``_post_part``."""
+        missing = poll.header_event_id is None or any(o.event_id is None for o in poll.options)
+        posted = await self._posted_parts(poll) if recovering and missing else {}
         if poll.header_event_id is None:
             text, html = self._header(poll, await self._who(poll))
-            header = await self.gateway.send_event(room_id, ROOM_MESSAGE, notice(text, html),
-                                                   txn_seed=f"poll:{room_id}:{poll.number}:header")
+            header = await self._post_part(poll, "header", notice(text, html), posted)
             await self.store.set_header(poll.number, header)
         for option in poll.options:
             if option.event_id is None:
                 label = f"{option_letter(option.position)}. {option.label}"
                 content = notice(label, f"<b>{option_letter(option.position)}.</b> {escape(option.label)}")
-                event_id = await self.gateway.send_event(
-                    room_id, ROOM_MESSAGE, content, txn_seed=f"poll:{room_id}:{poll.number}:option:{option.position}")
+                event_id = await self._post_part(poll, f"option:{option.position}", content, posted)
                 await self.store.set_option_event(poll.number, option.position, event_id)
         stored = await self.store.get(poll.number)
         assert stored is not None
         return stored
+
+    async def _post_part(self, poll: Poll, part: str, content: dict[str, Any], posted: Mapping[str, str]) -> str:
+        """Post one part of a poll once. Its transaction ID and its ``org.harmony.post_part`` key are
+        both named after the room, poll and part: the transaction ID stops a retry while the server
+        remembers it (Synapse: about half an hour), the key in ``posted`` (read from the room) after."""
+        key = _part_key(poll, part)
+        if key in posted:
+            return posted[key]
+        return await self.gateway.send_event(poll.room_id, ROOM_MESSAGE, {**content, HARMONY_POST_PART: key},
+                                             txn_seed=key)
+
+    async def _posted_parts(self, poll: Poll) -> dict[str, str]:
+        """The parts of ``poll`` the bot already posted (key -> event ID), from the room's history
+        back to the poll's creation (at most ``POSTED_PARTS_PAGES`` pages)."""
+        prefix = _part_key(poll, "")
+        oldest_ms = _ms(poll.created_at) - 60_000  # allow for clock skew between bot and server
+        found: dict[str, str] = {}
+        token: str | None = None
+        for _ in range(POSTED_PARTS_PAGES):
+            page = await self.gateway.messages(poll.room_id, start=token)
+            chunk = page.get("chunk", [])
+            for event in chunk:
+                key = (event.get("content") or {}).get(HARMONY_POST_PART)
+                if event.get("sender") == self.gateway.user_id and isinstance(key, str) and key.startswith(prefix):
+                    found[key] = event["event_id"]  # paging backwards: the oldest copy wins
+            token = page.get("end")
+            if not chunk or not token or chunk[-1].get("origin_server_ts", 0) < oldest_ms:
+                return found
+        log.warning("poll %s: looked through %d pages of history for its posts without reaching its start",
+                    poll.ref, POSTED_PARTS_PAGES)
+        return found
 
     async def _seed_reactions(self, poll: Poll) -> None:
         for option in poll.options:
@@ -304,7 +337,7 @@ class PollsFeature:
         Posts the header and option messages never posted, then adds the seed keycaps that the
         server does not have on each option message (read from ``/relations``): a crash while
         seeding, or a seed someone redacted, leaves the poll one click to vote again."""
-        poll = await self._post_messages(poll)
+        poll = await self._post_messages(poll, recovering=True)
         if not self.settings.seed_reactions or poll.secret:
             return poll
         own = self.gateway.user_id
@@ -518,6 +551,7 @@ class PollsFeature:
             poll = await self.store.get(number)
             if poll is None:
                 return None
+            closing_now = poll.is_open
             if poll.is_open:
                 now = self.clock()
                 cutoff = min(now, poll.closes_at) if poll.closes_at else now
@@ -530,7 +564,7 @@ class PollsFeature:
                 poll = await self.store.get(number)
                 assert poll is not None
             if poll.results_event_id is None:
-                await self._post_results(poll)
+                await self._post_results(poll, recovering=not closing_now)
                 poll = await self.store.get(number)
                 assert poll is not None
             # Until someone listens (features subscribe in their start()), or while a listener fails,
@@ -596,20 +630,23 @@ class PollsFeature:
             log.info("recount of poll %s found %d differences", poll.ref, len(differences))
         return differences
 
-    async def _post_results(self, poll: Poll) -> None:
+    async def _post_results(self, poll: Poll, *, recovering: bool) -> None:
+        """Post the results table and the chart; ``recovering`` (a close a crash interrupted) first
+        looks in the room for either already posted."""
         result = poll.result or {}
+        posted = await self._posted_parts(poll) if recovering else {}
         text, html = render_results(poll, result)
-        reply_to = poll.header_event_id
-        results_id = await self.gateway.send_event(poll.room_id, ROOM_MESSAGE, notice(text, html, reply_to=reply_to),
-                                                   txn_seed=f"poll:{poll.room_id}:{poll.number}:results")
+        results_id = await self._post_part(poll, "results", notice(text, html, reply_to=poll.header_event_id), posted)
         if self.settings.post_chart:
             try:
-                await self._post_chart(poll, result)
+                await self._post_chart(poll, result, posted)
             except Exception:
                 log.exception("could not draw or upload the chart of poll %s", poll.ref)
         await self.store.mark_results_posted(poll.number, results_id)
 
-    async def _post_chart(self, poll: Poll, result: Mapping[str, Any]) -> None:
+    async def _post_chart(self, poll: Poll, result: Mapping[str, Any], posted: Mapping[str, str]) -> None:
+        if _part_key(poll, "chart") in posted:
+            return
         chart = await asyncio.to_thread(
             draw_results_chart, title=f"poll {poll.ref}: {poll.question}", options=poll.labels,
             distribution=result["distribution"], runoff=result.get("runoff"))
@@ -621,8 +658,7 @@ class PollsFeature:
         }
         if poll.header_event_id:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": poll.header_event_id}}
-        await self.gateway.send_event(poll.room_id, ROOM_MESSAGE, content,
-                                      txn_seed=f"poll:{poll.room_id}:{poll.number}:chart")
+        await self._post_part(poll, "chart", content, posted)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -710,3 +746,8 @@ def _ms(moment: datetime) -> int:
 
 def _job_id(number: int) -> str:
     return f"poll-close-{number}"
+
+
+def _part_key(poll: Poll, part: str) -> str:
+    """The stable name of one part of a poll's posts: its transaction seed and its marker."""
+    return f"poll:{poll.room_id}:{poll.number}:{part}"

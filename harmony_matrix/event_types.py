@@ -37,3 +37,6 @@ REACTION: Final = "m.reaction"
 # --- ours -----------------------------------------------------------------------------------
 #: Public metadata of an assembly, a state event (``state_key`` "") in its space.
 HARMONY_ASSEMBLY: Final = "org.harmony.assembly"
+#: A content key on each message of a multi-part post (a poll's header, options, results, chart):
+#: the part's stable name, so a restart can find in the room what it already posted.
+HARMONY_POST_PART: Final = "org.harmony.post_part"

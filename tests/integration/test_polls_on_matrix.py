@@ -16,6 +16,7 @@ from botrunner import BotProcess, start_app, write_bot_config
 from handlers.poll_render import render_results
 from harmony_matrix.app import App
 from harmony_matrix.config import load_config
+from harmony_matrix.event_types import HARMONY_POST_PART
 from harmony_matrix.federation_file import load_federation
 from harmony_matrix.local_synapse import LocalSynapse
 from harmony_matrix.polls import SEED_KEYS, CountedReaction, PollSpec, parse_poll_ref, summarize_result
@@ -459,3 +460,38 @@ async def test_an_interrupted_opening_is_completed_at_restart(synapse: LocalSyna
     assert sum(b.startswith(f"📊 Poll #{second.number}: Posted later?") for b in bodies) == 1, bodies
     assert sorted(b for b in bodies if b in ("A. One", "B. Two", "C. Three")) == ["A. One", "B. Two", "C. Three"]
     assert any("Who may vote: registered party members." in b for b in bodies)
+
+
+async def test_posts_the_server_already_has_are_found_in_the_room_not_posted_again(poll_bot) -> None:
+    """After an outage longer than the server remembers transaction IDs, a replayed post is new to it:
+    the bot finds each part it already posted in the room, by its ``org.harmony.post_part`` key."""
+    app, feature, admin, room, bot = (poll_bot[k] for k in ("app", "feature", "admin", "room", "bot"))
+    poll, _ = await app.db.polls.create(PollSpec(question="Long outage?", options=("Yes", "No", "Later")),
+                                        room_id=room, created_by=admin.user_id, created_at=datetime.now(timezone.utc))
+
+    async def posted_before_the_crash(part: str, body: str, msgtype: str = "m.notice") -> str:
+        # Sent under a transaction ID the server has forgotten (here: a fresh one); the event ID never stored.
+        return await app.gateway.send_event(room, "m.room.message", {
+            "msgtype": msgtype, "body": body, HARMONY_POST_PART: f"poll:{room}:{poll.number}:{part}"})
+
+    header = await posted_before_the_crash("header", "📊 (the header, posted before the crash)")
+    option_a = await posted_before_the_crash("option:0", "A. Yes")
+    opened = await feature.complete_poll(poll)  # what the bot runs at start for an unfinished poll
+    assert opened.header_event_id == header and opened.options[0].event_id == option_a
+    assert all(o.event_id for o in opened.options)
+    bodies = await _dm_messages(admin, room, bot)
+    assert [bodies.count(b) for b in ("A. Yes", "B. No", "C. Later")] == [1, 1, 1], bodies
+    assert not any(b.startswith(f"📊 Poll #{poll.number}") for b in bodies), bodies
+
+    # Closed, the results table posted, then the crash: only the chart is missing at the restart.
+    await app.db.polls.close(poll.number, closed_at=datetime.now(timezone.utc),
+                             result=summarize_result(opened, [], feature.tally(opened, [])))
+    results = await posted_before_the_crash("results", "(the results, posted before the crash)")
+    closed = await feature.close_poll(poll.number)
+    assert closed is not None and closed.results_event_id == results
+    history = await admin.request("GET", f"/_matrix/client/v3/rooms/{room}/messages",
+                                  params={"dir": "b", "limit": "50"})
+    by_bot = [e["content"] for e in history["chunk"] if e.get("sender") == bot and e["type"] == "m.room.message"]
+    assert [c.get(HARMONY_POST_PART, "").rsplit(":", 1)[-1] for c in by_bot
+            if c.get(HARMONY_POST_PART, "").endswith((":results", ":chart"))] == ["chart", "results"]
+    assert render_results(closed, closed.result)[0] not in [c["body"] for c in by_bot]
