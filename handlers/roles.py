@@ -19,6 +19,7 @@ from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.roles import (
     HowDecided,
+    Petition,
     PetitionStatus,
     Role as OfficeRole,
     RoleChange,
@@ -183,13 +184,12 @@ class RoleCommands:
         now = self.deps.now()
         sender = UserId(ctx.sender)
         is_member = await self._is_member(ctx.sender)
-        open_ones = [p for p in await self.deps.stores.petitions.open_for(assembly) if p.role is office]
-        already = bool(open_ones) and is_member and sender in open_ones[0].signers
-        if already:
-            petition = open_ones[0]  # signing twice counts once; the signer may still name candidates
-        elif open_ones:
-            petition = sign_petition(open_ones[0], sender, now=now, is_member=is_member,
-                                     event_id=EventId(ctx.event_id))
+        open_one = await self._open_petition(assembly, office)
+        already = open_one is not None and is_member and sender in open_one.signers
+        if open_one is not None and already:
+            petition = open_one  # signing twice counts once; the signer may still name candidates
+        elif open_one is not None:
+            petition = sign_petition(open_one, sender, now=now, is_member=is_member, event_id=EventId(ctx.event_id))
         else:
             petition = open_petition(ref=await self.deps.stores.petitions.next_ref(assembly), assembly=assembly,
                                      role=office, opened_by=sender, now=now, is_member=is_member,
@@ -225,13 +225,16 @@ class RoleCommands:
     async def petition_withdraw(self, ctx: CommandContext, role: str | None) -> None:
         assembly = require_assembly(ctx.room.assembly)
         office = OfficeRole(role or "secretary")
-        open_ones = [p for p in await self.deps.stores.petitions.open_for(assembly) if p.role is office]
-        if not open_ones:
+        open_one = await self._open_petition(assembly, office)
+        if open_one is None:
             raise UserError(f"there is no open petition to re-elect the {office.value} of {assembly}")
-        petition = withdraw_signature(open_ones[0], UserId(ctx.sender))
+        petition = withdraw_signature(open_one, UserId(ctx.sender))
         await self.deps.stores.petitions.save(petition)
         threshold = self.deps.settings.petition_threshold
         await ctx.reply(f"Your signature is off {petition.ref}: {len(petition.signers)} of {threshold} signatures.")
+
+    async def _open_petition(self, assembly: str, office: OfficeRole) -> Petition | None:
+        return next((p for p in await self.deps.stores.petitions.open_for(assembly) if p.role is office), None)
 
     async def _is_member(self, user: str) -> bool:
         return await self.deps.members.is_member(user)
