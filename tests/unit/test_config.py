@@ -60,6 +60,10 @@ BAD_CONFIGS = [
     ("no credentials", with_change("bot.access_token", KeyError), "bot: needs access_token or password"),
     ("bad time zone", with_change("timezone", "Mars/Olympus"), "timezone: is not a known time zone"),
     ("bad log level", with_change("logging.level", "LOUD"), "logging.level: "),
+    ("bad duration", with_change("consensus.elected_term", "a year"),
+     'consensus.elected_term: must be a duration like 24h, 90m or 45s (got "a year")'),
+    ("zero duration", with_change("consensus.elected_term", "0s"),
+     "consensus.elected_term: must be a positive duration (got '0s')"),
 ]
 
 
