@@ -469,10 +469,10 @@ async def test_posts_the_server_already_has_are_found_in_the_room_not_posted_aga
     poll, _ = await app.db.polls.create(PollSpec(question="Long outage?", options=("Yes", "No", "Later")),
                                         room_id=room, created_by=admin.user_id, created_at=datetime.now(timezone.utc))
 
-    async def posted_before_the_crash(part: str, body: str, msgtype: str = "m.notice") -> str:
+    async def posted_before_the_crash(part: str, body: str) -> str:
         # Sent under a transaction ID the server has forgotten (here: a fresh one); the event ID never stored.
         return await app.gateway.send_event(room, "m.room.message", {
-            "msgtype": msgtype, "body": body, HARMONY_POST_PART: f"poll:{room}:{poll.number}:{part}"})
+            "msgtype": "m.notice", "body": body, HARMONY_POST_PART: f"poll:{room}:{poll.number}:{part}"})
 
     header = await posted_before_the_crash("header", "📊 (the header, posted before the crash)")
     option_a = await posted_before_the_crash("option:0", "A. Yes")
