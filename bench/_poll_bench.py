@@ -14,9 +14,9 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from botrunner import start_app, write_bot_config  # noqa: E402
 from matrix_client import TestMatrixUser  # noqa: E402
 
-from harmony_matrix.app import App  # noqa: E402
-from harmony_matrix.local_synapse import LocalSynapse, RegisteredUser  # noqa: E402
-from harmony_matrix.polls import parse_poll_ref  # noqa: E402
+from harmony_app.app import App  # noqa: E402
+from harmony_app.local_synapse import LocalSynapse, RegisteredUser  # noqa: E402
+from harmony_matrix.polls.poll import parse_poll_ref  # noqa: E402
 
 KEYS = [f"{d}\ufe0f\u20e3" for d in range(6)]
 

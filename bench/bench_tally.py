@@ -1,4 +1,4 @@
-"""Benchmark: harmony_matrix.star.tally_star against the PyPI ``starvote`` package.
+"""Benchmark: harmony_matrix.polls.star.tally_star against the PyPI ``starvote`` package.
 
 Generates 100,000 random ballots over 10 options (fixed seed), times ``tally_star`` (best of 3) and,
 on the same ballots, ``starvote.election(starvote.star, ballots)`` (best of 3), and prints both
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from harmony_matrix.star import tally_star  # noqa: E402
+from harmony_matrix.polls.star import tally_star  # noqa: E402
 
 
 def make_ballots(n_ballots: int, n_options: int, seed: int = 20250701) -> tuple[list[str], list[dict[str, int]]]:
@@ -51,7 +51,7 @@ def main() -> None:
     print(f"{n_ballots:,} ballots x {n_options} options")
 
     ours, result = best_of(3, lambda: tally_star(options, ballots))
-    print(f"harmony_matrix.star.tally_star: {ours * 1000:8.1f} ms  winner {result.winners[0]!r}")  # type: ignore[attr-defined]
+    print(f"harmony_matrix.polls.star.tally_star: {ours * 1000:8.1f} ms  winner {result.winners[0]!r}")  # type: ignore[attr-defined]
 
     try:
         import starvote

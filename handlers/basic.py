@@ -6,10 +6,10 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from handlers.commands import CommandContext, Permissions, command, place_allows
-from handlers.direct import DirectChats
-from handlers.gateway import MatrixError, MatrixGateway
-from handlers.render import escape
+from handlers.matrix.commands import CommandContext, Permissions, command, place_allows
+from handlers.matrix.direct import DirectChats
+from handlers.matrix.gateway import MatrixError, MatrixGateway
+from handlers.matrix.render import escape
 from harmony_matrix import __version__
 from harmony_matrix.commands import Param, Role, help_detail, help_overview
 

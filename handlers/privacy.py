@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from handlers.commands import CommandContext, command
+from handlers.matrix.commands import CommandContext, command
 from harmony_matrix.commands import Flag, Param, Place, Role, parse_user
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from harmony_matrix.assembly import Assembly, Federation
-from harmony_matrix.federation_file import ENTRY_KEYS
+from harmony_matrix.assemblies.assembly import Assembly, Federation
+from harmony_matrix.assemblies.federation_file import ENTRY_KEYS
 from harmony_matrix.ids import RoomId, UserId
 from storage.assemblies.models import (
     Admission,

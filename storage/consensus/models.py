@@ -1,7 +1,7 @@
 """Tortoise models of the ``consensus`` app.
 
 These rows never leave ``storage``: ``storage.consensus.stores`` translates them to the core types of
-``harmony_matrix.proposals``, ``moots``, ``decisions`` and ``roles``. Every model sets
+``harmony_matrix.consensus.proposals``, ``moots``, ``decisions`` and ``roles``. Every model sets
 ``Meta.table_description`` (see ``storage/core/models.py`` for why).
 """
 
@@ -77,7 +77,7 @@ class SentNotice(Model):
 
 
 class DecisionEntry(Model):
-    """One entry of the append-only decision record (a hash chain: see ``harmony_matrix.decisions``)."""
+    """One entry of the append-only decision record (a hash chain: see ``harmony_matrix.consensus.decisions``)."""
 
     seq = fields.IntField(primary_key=True, generated=False)
     ref = fields.CharField(max_length=_REF, unique=True)

@@ -15,12 +15,12 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from harmony_matrix.ballots import Ballot, BallotKind, BallotStatus
-from harmony_matrix.decisions import ChainEntry, Decision, Level, Method, append
+from harmony_matrix.consensus.ballots import Ballot, BallotKind, BallotStatus
+from harmony_matrix.consensus.decisions import ChainEntry, Decision, Level, Method, append
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.moots import Moot, MootStatus, make_moot_ref
-from harmony_matrix.proposals import Proposal, ProposalStatus, make_proposal_ref
-from harmony_matrix.roles import (
+from harmony_matrix.consensus.moots import Moot, MootStatus, make_moot_ref
+from harmony_matrix.consensus.proposals import Proposal, ProposalStatus, make_proposal_ref
+from harmony_matrix.consensus.roles import (
     HowDecided,
     Petition,
     PetitionStatus,

@@ -1,6 +1,6 @@
 """The polls store: polls, counted reactions, secret ballots, private-notice markers, reconciliation.
 
-Takes and returns core types (``harmony_matrix.polls``), never ORM rows. Idempotency comes from
+Takes and returns core types (``harmony_matrix.polls.poll``), never ORM rows. Idempotency comes from
 unique constraints: a reaction's event ID is stored once; a poll's ``source_key`` opens one poll.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from harmony_matrix.polls import CountedReaction, Poll, PollOption, PollSpec, build_ballots
+from harmony_matrix.polls.poll import CountedReaction, Poll, PollOption, PollSpec, build_ballots
 from storage.polls.models import (
     AnonymousBallotRow,
     PollOptionRow,

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from harmony_matrix.app import App
+from harmony_app.app import App
 from harmony_matrix.config import load_config
-from harmony_matrix.local_synapse import LocalSynapse, RegisteredUser
+from harmony_app.local_synapse import LocalSynapse, RegisteredUser
 
 REPO = Path(__file__).resolve().parents[2]
 _created_databases: list[str] = []
@@ -98,7 +98,7 @@ class BotProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "harmony_matrix", "run", "-c", str(self.config_path),
+            sys.executable, "-m", "harmony_app", "run", "-c", str(self.config_path),
             stdout=log, stderr=log, cwd=REPO, env=env)
         log.close()
 

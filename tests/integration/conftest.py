@@ -28,7 +28,7 @@ try:
 except ModuleNotFoundError:  # pytest run from the venv script without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harmony_matrix.local_synapse import LocalSynapse, start_federated_pair
+from harmony_app.local_synapse import LocalSynapse, start_federated_pair
 from matrix_client import MakeUser, TestMatrixUser
 
 _user_numbers = itertools.count(1)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from botrunner import start_app, write_bot_config
-from harmony_matrix.app import App
-from harmony_matrix.assembly import Assembly, Federation
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.app import App
+from harmony_matrix.assemblies.assembly import Assembly, Federation
+from harmony_app.local_synapse import LocalSynapse
 from matrix_client import TestMatrixUser
 
 

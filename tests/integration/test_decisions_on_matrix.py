@@ -13,7 +13,7 @@ import pytest
 from botrunner import execute_sql
 from consensus_fixtures import make_setup, marker
 from harmony_matrix.config import load_config
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.local_synapse import LocalSynapse
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 FIVE, ONE = "5\ufe0f\u20e3", "1\ufe0f\u20e3"
@@ -28,7 +28,7 @@ async def _vote(s, listener, votes_room: str, scores: dict[str, str], voter) -> 
 
 
 async def _cli(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "harmony_matrix", *args,
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "harmony_app", *args,
                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await process.communicate()
     return process.returncode or 0, out.decode() + err.decode()

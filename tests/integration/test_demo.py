@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 async def _start_demo(data_dir: Path) -> tuple[asyncio.subprocess.Process, dict, list[str]]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harmony_matrix", "demo", "--data-dir", str(data_dir), "--port", "0",
+        sys.executable, "-m", "harmony_app", "demo", "--data-dir", str(data_dir), "--port", "0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     output: list[str] = []

@@ -20,10 +20,10 @@ import pytest
 import pytest_asyncio
 
 from botrunner import start_app, write_bot_config
-from harmony_matrix.app import App
+from harmony_app.app import App
 from harmony_matrix.errors import UserError
-from harmony_matrix.federation_file import load_federation
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_matrix.assemblies.federation_file import load_federation
+from harmony_app.local_synapse import LocalSynapse
 from matrix_client import SyncListener, TestMatrixUser, of_type
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

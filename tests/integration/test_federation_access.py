@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from botrunner import start_app, write_bot_config
-from harmony_matrix.federation_file import load_federation
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_matrix.assemblies.federation_file import load_federation
+from harmony_app.local_synapse import LocalSynapse
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

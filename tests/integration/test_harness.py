@@ -11,11 +11,8 @@ import aiohttp
 import pytest
 from matrix_client import MakeUser, TestMatrixUser, of_type
 
-from harmony_matrix.local_synapse import (
-    LocalSynapse,
-    create_postgres_database,
-    drop_postgres_database,
-)
+from harmony_app.local_synapse import LocalSynapse
+from storage.admin import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.backend_independent
 

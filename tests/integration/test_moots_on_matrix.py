@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from consensus_fixtures import history, make_setup, marker
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.local_synapse import LocalSynapse
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 MOOT = "org.harmony.moot_notice"

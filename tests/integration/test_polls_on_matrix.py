@@ -13,13 +13,13 @@ import pytest
 import pytest_asyncio
 
 from botrunner import BotProcess, start_app, write_bot_config
-from handlers.poll_render import render_results
-from harmony_matrix.app import App
+from handlers.polls.render import render_results
+from harmony_app.app import App
 from harmony_matrix.config import load_config
 from harmony_matrix.event_types import HARMONY_POST_PART
-from harmony_matrix.federation_file import load_federation
-from harmony_matrix.local_synapse import LocalSynapse
-from harmony_matrix.polls import SEED_KEYS, CountedReaction, PollSpec, parse_poll_ref, summarize_result
+from harmony_matrix.assemblies.federation_file import load_federation
+from harmony_app.local_synapse import LocalSynapse
+from harmony_matrix.polls.poll import SEED_KEYS, CountedReaction, PollSpec, parse_poll_ref, summarize_result
 from matrix_client import TestMatrixUser, replies_to
 from storage.database import open_database
 

@@ -9,8 +9,8 @@ import pytest
 import pytest_asyncio
 
 from botrunner import start_app, write_bot_config
-from harmony_matrix.app import App
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.app import App
+from harmony_app.local_synapse import LocalSynapse
 from matrix_client import TestMatrixUser, of_type
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from consensus_fixtures import Setup, history, make_setup, marker
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.local_synapse import LocalSynapse
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 FIVE, ONE = "5\ufe0f\u20e3", "1\ufe0f\u20e3"

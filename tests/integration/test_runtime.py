@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 
 from botrunner import BotProcess, start_app, write_bot_config
-from handlers.commands import CommandContext, command
-from harmony_matrix.app import App
-from harmony_matrix.local_synapse import LocalSynapse
+from handlers.matrix.commands import CommandContext, command
+from harmony_app.app import App
+from harmony_app.local_synapse import LocalSynapse
 from matrix_client import TestMatrixUser, replies_to
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from storage.admin import create_postgres_database, drop_postgres_database
 from storage.database import Database, open_database
 
 POSTGRES_DSN_ENV = "HARMONY_TEST_POSTGRES"
@@ -39,11 +39,6 @@ BACKENDS = [
 ]
 
 
-def _with_database(dsn: str, name: str) -> str:
-    parsed = urllib.parse.urlsplit(dsn)
-    return urllib.parse.urlunsplit(parsed._replace(path=f"/{name}"))
-
-
 @pytest_asyncio.fixture(params=BACKENDS, loop_scope="session")
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of an empty database on each backend, removed after the test."""
@@ -53,20 +48,11 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     dsn = postgres_dsn()
     assert dsn is not None  # the param is skipped otherwise
     name = f"harmony_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(dsn)
+    url = await create_postgres_database(dsn, name)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield url
     finally:
-        await admin.close()
-    try:
-        yield _with_database(dsn, name)
-    finally:
-        admin = await asyncpg.connect(dsn)
-        try:
-            # FORCE: a test that failed half-way may have left a connection open.
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_postgres_database(dsn, name)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from harmony_matrix.assembly import Access, Assembly, AssemblyKind, Federation
-from harmony_matrix.federation_file import load_federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_matrix.ids import RoomId, UserId
 from storage.database import Database, open_database
 

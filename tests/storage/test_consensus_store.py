@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
-from harmony_matrix.ballots import Ballot, BallotKind, BallotStatus
-from harmony_matrix.decisions import Decision, Level, Method, make_decision_ref, verify_chain
+from harmony_matrix.consensus.ballots import Ballot, BallotKind, BallotStatus
+from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref, verify_chain
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.moots import NoticeKind, PlannedNotice, new_moot
-from harmony_matrix.proposals import ProposalStatus, transition
-from harmony_matrix.roles import (
+from harmony_matrix.consensus.moots import NoticeKind, PlannedNotice, new_moot
+from harmony_matrix.consensus.proposals import ProposalStatus, transition
+from harmony_matrix.consensus.roles import (
     HowDecided,
     Role,
     add_deputy,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import pytest_asyncio
 
-from harmony_matrix.polls import CountedReaction, PollSpec
+from harmony_matrix.polls.poll import CountedReaction, PollSpec
 from storage.database import Database, open_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -1,6 +1,6 @@
 """A slow, obviously-correct STAR tally, written straight from spec/star.md, for cross-checking.
 
-It shares no code with ``harmony_matrix.star``: every count is a loop over filled ballot dicts, the
+It shares no code with ``harmony_matrix.polls.star``: every count is a loop over filled ballot dicts, the
 lot order and the default seed are re-derived from their documented definitions. Only for tests.
 """
 

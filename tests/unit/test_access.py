@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.access import (
+from harmony_matrix.assemblies.access import (
     AccessDecision,
     Enforcement,
     EnforcementPolicy,
@@ -18,9 +18,9 @@ from harmony_matrix.access import (
     may_manage,
     may_stay,
 )
-from harmony_matrix.assembly import Access, Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
 from harmony_matrix.ids import UserId
-from harmony_matrix.room_policy import RoomKind
+from harmony_matrix.assemblies.room_policy import RoomKind
 
 NOW = datetime(2025, 9, 1, 12, tzinfo=UTC)
 SECRETARY = UserId("@sec:hs")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.assembly import (
+from harmony_matrix.assemblies.assembly import (
     Access,
     Assembly,
     AssemblyKind,

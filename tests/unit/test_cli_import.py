@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from harmony_matrix.cli import main
+from harmony_app.cli import main
 
 HEADER = "version: 1\nassemblies:\n"
 PARTY = "  - slug: party\n    name: Party\n    kind: party\n"

@@ -99,7 +99,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harmony_matrix", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "harmony_app", *args], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
 
 
@@ -153,7 +153,7 @@ def test_sample_values_are_the_ones_shipped() -> None:
 def test_debug_logging_never_logs_sql_parameters() -> None:
     import logging
 
-    from harmony_matrix.cli import setup_logging
+    from harmony_app.cli import setup_logging
 
     setup_logging("DEBUG")
     try:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.decisions import (
+from harmony_matrix.consensus.decisions import (
     GENESIS_HASH,
     ChainEntry,
     Decision,

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.assembly import Access, Assembly, AssemblyKind, Federation
-from harmony_matrix.federation_file import (
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.federation_file import (
     CreateAssembly,
     FieldChange,
     FederationFileError,

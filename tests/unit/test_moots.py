@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
-from harmony_matrix.moots import (
+from harmony_matrix.consensus.moots import (
     SEND,
     Moot,
     MootStatus,

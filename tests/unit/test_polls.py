@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harmony_matrix.assembly import Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.assembly import Assembly, AssemblyKind, Federation
 from harmony_matrix.errors import UserError
-from harmony_matrix.polls import (
+from harmony_matrix.polls.poll import (
     SEED_KEYS,
     CountedReaction,
     build_ballots,

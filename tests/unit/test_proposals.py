@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
-from harmony_matrix.proposals import (
+from harmony_matrix.consensus.proposals import (
     ALLOWED_TRANSITIONS,
     DETAILS_MAX,
     TITLE_MAX,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
-from harmony_matrix.roles import (
+from harmony_matrix.consensus.roles import (
     HowDecided,
     Petition,
     PetitionStatus,

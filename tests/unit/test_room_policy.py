@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harmony_matrix import event_types as et
-from harmony_matrix.assembly import Access, Assembly, AssemblyKind
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
 from harmony_matrix.ids import RoomId, UserId
-from harmony_matrix.room_policy import (
+from harmony_matrix.assemblies.room_policy import (
     CHILD_ROOM_KINDS,
     DriftKind,
     RoomKind,

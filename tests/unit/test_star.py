@@ -1,4 +1,4 @@
-"""Tests for the STAR tally (harmony_matrix.star), against spec/star.md."""
+"""Tests for the STAR tally (harmony_matrix.polls.star), against spec/star.md."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harmony_matrix.star import Lot, StarResult, ballots_seed, lot_order, tally_star
+from harmony_matrix.polls.star import Lot, StarResult, ballots_seed, lot_order, tally_star
 
 from star_reference import reference_seed, reference_star
 

@@ -30,7 +30,7 @@ from nio import (
     SyncResponse,
 )
 
-from handlers.gateway import MatrixError, MatrixGateway
+from handlers.matrix.gateway import MatrixError, MatrixGateway
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from harmony_matrix import event_types as et
-from harmony_matrix.assembly import Access, Assembly
+from harmony_matrix.assemblies.assembly import Access, Assembly
 from harmony_matrix.ids import RoomId, UserId
 
 #: Power level of secretaries and deputies: enough to kick, ban, redact and rename, not to touch

@@ -19,14 +19,14 @@ from typing import Any, Protocol
 
 from nio import PowerLevelsEvent, RoomJoinRulesEvent, RoomMemberEvent, UnknownEvent
 
-from handlers.commands import CommandContext, RoomContext, command
-from handlers.direct import DirectChats
-from handlers.dispatcher import Dispatcher
-from handlers.gateway import Forbidden, MatrixError, MatrixGateway
-from handlers.provisioning import ApplyReport, AuditLog, Provisioner, RegistryStore
-from handlers.render import bullet_list, escape, notice
+from handlers.matrix.commands import CommandContext, RoomContext, command
+from handlers.matrix.direct import DirectChats
+from handlers.matrix.dispatcher import Dispatcher
+from handlers.matrix.gateway import Forbidden, MatrixError, MatrixGateway
+from handlers.assemblies.provisioning import ApplyReport, AuditLog, Provisioner, RegistryStore
+from handlers.matrix.render import bullet_list, escape, notice
 from harmony_matrix import event_types as et
-from harmony_matrix.access import (
+from harmony_matrix.assemblies.access import (
     Enforcement,
     EnforcementPolicy,
     Outcome,
@@ -35,11 +35,11 @@ from harmony_matrix.access import (
     may_manage,
     may_stay,
 )
-from harmony_matrix.assembly import Access, Assembly, AssemblyError, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyError, Federation
 from harmony_matrix.commands import Option, Param, Place, Role, parse_user
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import RoomId, UserId
-from harmony_matrix.room_policy import LOCKED_STATE_EVENTS, RoomKind
+from harmony_matrix.assemblies.room_policy import LOCKED_STATE_EVENTS, RoomKind
 
 log = logging.getLogger(__name__)
 

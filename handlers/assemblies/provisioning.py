@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from handlers.gateway import MatrixError, MatrixGateway
+from handlers.matrix.gateway import MatrixError, MatrixGateway
 from harmony_matrix import event_types as et
-from harmony_matrix.assembly import Assembly, Federation
-from harmony_matrix.federation_file import (
+from harmony_matrix.assemblies.assembly import Assembly, Federation
+from harmony_matrix.assemblies.federation_file import (
     CreateAssembly,
     FederationPlan,
     RemoveAssembly,
@@ -30,7 +30,7 @@ from harmony_matrix.federation_file import (
 )
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import RoomId, UserId
-from harmony_matrix.room_policy import (
+from harmony_matrix.assemblies.room_policy import (
     CHILD_ROOM_KINDS,
     Drift,
     RoomKind,

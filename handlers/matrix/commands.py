@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from nio import RoomMessageText
 
-from handlers.direct import DirectChats
-from handlers.gateway import MatrixGateway
-from handlers.render import notice
+from handlers.matrix.direct import DirectChats
+from handlers.matrix.gateway import MatrixGateway
+from handlers.matrix.render import notice
 from harmony_matrix.commands import (
     CommandParseError,
     CommandSpec,

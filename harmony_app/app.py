@@ -17,18 +17,18 @@ from typing import Any, Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomMessageText
 
-from handlers.assemblies import AssembliesFeature
+from handlers.assemblies.feature import AssembliesFeature
 from handlers.basic import BasicCommands, InvitePolicy
-from handlers.direct import DirectChats
+from handlers.matrix.direct import DirectChats
 from handlers.privacy import MembershipCommands, PrivacyCommands
-from handlers.provisioning import ApplyReport, Provisioner
-from handlers.commands import CommandRouter, ConfigPermissions, Permissions, collect_commands
-from handlers.dispatcher import Dispatcher, SyncSettings
-from handlers.gateway import MatrixError, MatrixGateway, UnknownToken
-from harmony_matrix.access import EnforcementPolicy
-from harmony_matrix.assembly import Federation
+from handlers.assemblies.provisioning import ApplyReport, Provisioner
+from handlers.matrix.commands import CommandRouter, ConfigPermissions, Permissions, collect_commands
+from handlers.matrix.dispatcher import Dispatcher, SyncSettings
+from handlers.matrix.gateway import MatrixError, MatrixGateway, UnknownToken
+from harmony_matrix.assemblies.access import EnforcementPolicy
+from harmony_matrix.assemblies.assembly import Federation
 from harmony_matrix.commands import CommandTable
-from harmony_matrix.federation_file import FederationPlan, plan_changes
+from harmony_matrix.assemblies.federation_file import FederationPlan, plan_changes
 from harmony_matrix.config import Config
 from storage.core.types import BotSession
 from storage.database import Database, open_database
@@ -98,8 +98,8 @@ def _build_assemblies(services: Services) -> Feature:
 
 def _build_consensus(services: Services) -> Feature:
     """Proposals, moots, outcomes, the decision record, roles and elections (issue 5)."""
-    from handlers.consensus import ConsensusFeature
-    from handlers.consensus_common import ConsensusSettings, Deps
+    from handlers.consensus.feature import ConsensusFeature
+    from handlers.consensus.common import ConsensusSettings, Deps
 
     settings = services.config.consensus
     return ConsensusFeature(Deps(
@@ -120,7 +120,7 @@ def _build_consensus(services: Services) -> Feature:
 
 def _build_polls(services: Services) -> Feature:
     """STAR polls (issue 3): reactions as votes, secret ballots by DM, results with a chart."""
-    from handlers.polls import PollSettings, PollsFeature
+    from handlers.polls.feature import PollSettings, PollsFeature
 
     settings = services.config.polls
     return PollsFeature(

@@ -1,6 +1,6 @@
 """Poll rules: which reaction means which score, which reaction counts, and the poll commands' grammar.
 
-Pure: no Matrix, no database, no clock. The Matrix side (``handlers/polls.py``) feeds it what it saw
+Pure: no Matrix, no database, no clock. The Matrix side (``handlers/polls/feature.py``) feeds it what it saw
 and stores what it decides.
 
 Rules (``spec/product.md`` §2, ``spec/matrix-facts.md`` §4):
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Literal
 
-from harmony_matrix.assembly import Federation
+from harmony_matrix.assemblies.assembly import Federation
 from harmony_matrix.errors import UserError
-from harmony_matrix.star import MAX_SCORE, MIN_SCORE, StarResult
+from harmony_matrix.polls.star import MAX_SCORE, MIN_SCORE, StarResult
 from harmony_matrix.when import ACCEPTED_FORMS, parse_when
 
 __all__ = [

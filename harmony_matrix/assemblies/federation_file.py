@@ -29,7 +29,7 @@ from typing import Any, TypeAlias
 
 import yaml
 
-from harmony_matrix.assembly import (
+from harmony_matrix.assemblies.assembly import (
     Access,
     Assembly,
     AssemblyError,

@@ -1,7 +1,7 @@
 """The Matrix side of STAR polls: commands, reactions as votes, secret ballots by DM, closing, results.
 
-Thin by design: the rules live in ``harmony_matrix.polls`` (which reaction counts, the grammar) and
-``harmony_matrix.star`` (the tally); the store (a Protocol here, wired by ``app.py``) keeps every vote
+Thin by design: the rules live in ``harmony_matrix.polls.poll`` (which reaction counts, the grammar) and
+``harmony_matrix.polls.star`` (the tally); the store (a Protocol here, wired by ``app.py``) keeps every vote
 with the event that caused it. Durability:
 
 * a reaction is stored under its event ID (unique), so a replayed sync counts nothing twice, and a
@@ -33,17 +33,17 @@ from zoneinfo import ZoneInfo
 
 from nio import ReactionEvent, RedactedEvent, RedactionEvent
 
-from handlers.commands import CommandContext, command
-from handlers.dispatcher import Dispatcher
-from handlers.gateway import DuplicateAnnotation, MatrixError, MatrixGateway
-from handlers.poll_chart import draw_results_chart
-from handlers.poll_render import render_results, render_status
-from handlers.render import escape, notice
+from handlers.matrix.commands import CommandContext, command
+from handlers.matrix.dispatcher import Dispatcher
+from handlers.matrix.gateway import DuplicateAnnotation, MatrixError, MatrixGateway
+from handlers.polls.chart import draw_results_chart
+from handlers.polls.render import render_results, render_status
+from handlers.matrix.render import escape, notice
 from harmony_matrix.commands import Param, Place, Role
 from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import HARMONY_POST_PART, REACTION, ROOM_MESSAGE
-from harmony_matrix.assembly import Federation
-from harmony_matrix.polls import (
+from harmony_matrix.assemblies.assembly import Federation
+from harmony_matrix.polls.poll import (
     ELIGIBILITIES,
     MAX_OPTIONS,
     MIN_OPTIONS,
@@ -62,7 +62,7 @@ from harmony_matrix.polls import (
     score_of_key,
     summarize_result,
 )
-from harmony_matrix.star import StarResult, ballots_seed, tally_star
+from harmony_matrix.polls.star import StarResult, ballots_seed, tally_star
 from harmony_matrix.when import format_local
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class MemberRegistry(Protocol):
 
 
 class Assemblies(Protocol):
-    """What polls read from the assemblies feature (``handlers.assemblies.AssembliesFeature``): which
+    """What polls read from the assemblies feature (``handlers.assemblies.feature.AssembliesFeature``): which
     assembly a room belongs to, its rooms (the ``"space"`` among them) and the nesting."""
 
     async def assembly_of_room(self, room_id: str) -> str | None: ...
@@ -127,7 +127,7 @@ class Assemblies(Protocol):
 
 
 class DirectChats(Protocol):
-    """The bot's recorded direct chats (``handlers.direct.DirectChats``), shared by every feature."""
+    """The bot's recorded direct chats (``handlers.matrix.direct.DirectChats``), shared by every feature."""
 
     async def tell(self, user_id: str, text: str, html: str | None = None, *,
                    txn_seed: str | None = None) -> str: ...
@@ -159,7 +159,7 @@ NOT_COUNTED = {
 
 
 class PollsFeature:
-    """STAR polls: the feature object the composition root builds (see ``harmony_matrix.app.Feature``)."""
+    """STAR polls: the feature object the composition root builds (see ``harmony_app.app.Feature``)."""
 
     def __init__(self, *, gateway: MatrixGateway, store: PollStore, members: MemberRegistry,
                  direct: DirectChats, scheduler: Scheduler, clock: Callable[[], datetime], settings: PollSettings,

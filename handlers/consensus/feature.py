@@ -1,5 +1,5 @@
 """The consensus process on the Matrix side: proposals, outcomes, the decision record, and the feature
-object that wires moots (``handlers/moots.py``) and roles (``handlers/roles.py``) in.
+object that wires moots (``handlers/consensus/moots.py``) and roles (``handlers/consensus/roles.py``) in.
 
 Flow of a deadlock: ``!h consensus P-ops-1 deadlock`` records the deadlock and a pending ballot; a
 secretary confirms with ``!h consensus P-ops-1 ballot``, which starts a STAR poll through the polls
@@ -13,13 +13,13 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from handlers.commands import CommandContext, command
-from handlers.consensus_common import BALLOT_NOTICE, DECISION_NOTICE, PROPOSAL_NOTICE, Deps, require_assembly
-from handlers.moots import MootCommands, MootNotices
-from handlers.roles import RoleCommands
-from harmony_matrix.ballots import DEFAULT_DEADLOCK_OPTIONS, Ballot, BallotKind, BallotStatus, ballot_origin, parse_ballot_origin
+from handlers.matrix.commands import CommandContext, command
+from handlers.consensus.common import BALLOT_NOTICE, DECISION_NOTICE, PROPOSAL_NOTICE, Deps, require_assembly
+from handlers.consensus.moots import MootCommands, MootNotices
+from handlers.consensus.roles import RoleCommands
+from harmony_matrix.consensus.ballots import DEFAULT_DEADLOCK_OPTIONS, Ballot, BallotKind, BallotStatus, ballot_origin, parse_ballot_origin
 from harmony_matrix.commands import Option, Param, Place, Role
-from harmony_matrix.decisions import (
+from harmony_matrix.consensus.decisions import (
     Decision,
     Level,
     Method,
@@ -30,7 +30,7 @@ from harmony_matrix.decisions import (
 )
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.proposals import Proposal, ProposalStatus, parse_proposal_ref, parse_propose_args, transition
+from harmony_matrix.consensus.proposals import Proposal, ProposalStatus, parse_proposal_ref, parse_propose_args, transition
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class OutcomeCommands:
 
 
 class ConsensusFeature:
-    """The consensus process as a feature of the app (see ``harmony_matrix.app.Feature``)."""
+    """The consensus process as a feature of the app (see ``harmony_app.app.Feature``)."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps

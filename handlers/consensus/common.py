@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from handlers.gateway import MatrixGateway
-from handlers.render import notice
-from harmony_matrix.assembly import Federation
+from handlers.matrix.gateway import MatrixGateway
+from handlers.matrix.render import notice
+from harmony_matrix.assemblies.assembly import Federation
 from harmony_matrix.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 Used by the integration tests and by the demo. Part of the composition root: it starts
 processes and writes files. It needs only the standard library and aiohttp; the optional
-extras (``cryptography`` for the federation certificate, ``asyncpg`` for the PostgreSQL
-helpers) are imported where they are used.
+extra ``cryptography`` (for the federation certificate) is imported where it is used; PostgreSQL
+databases for it are created with ``storage.admin``.
 
 Configuration is layered, the way Synapse merges several ``-c`` files (a shallow,
 top-level update):
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
@@ -129,7 +129,7 @@ class LocalSynapse:
     Ports not given are picked at construction and stay the same across ``restart()``.
     ``database`` is ``None`` for SQLite in ``data_dir`` or a PostgreSQL DSN
     (``postgresql://user:pw@host:port/db``) for a database created with
-    :func:`create_postgres_database`. With ``reuse=True`` an existing ``data_dir`` is
+    :func:`storage.admin.create_postgres_database`. With ``reuse=True`` an existing ``data_dir`` is
     started unchanged (its stored server name and ports win over defaults).
     """
 
@@ -453,49 +453,6 @@ async def start_federated_pair(base_dir: Path) -> tuple[LocalSynapse, LocalSynap
         await asyncio.gather(first.stop(), second.stop())
         raise failures[0]
     return first, second
-
-
-# -- PostgreSQL -------------------------------------------------------------------------
-
-
-async def create_postgres_database(admin_dsn: str, name: str) -> str:
-    """Create database ``name`` the way Synapse requires and return a DSN for it.
-
-    ``admin_dsn`` connects as a role allowed to create databases (e.g.
-    ``postgresql://postgres@127.0.0.1:5432/postgres``). Synapse refuses to start on a
-    database that is not UTF8 with the C collation (docs/postgres.md).
-    """
-    import asyncpg  # optional: only the PostgreSQL helpers need it
-
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        await connection.execute(
-            f"CREATE DATABASE {_quote_identifier(name)} "
-            "ENCODING 'UTF8' LC_COLLATE='C' LC_CTYPE='C' TEMPLATE template0"
-        )
-    finally:
-        await connection.close()
-    return _dsn_with_database(admin_dsn, name)
-
-
-async def drop_postgres_database(admin_dsn: str, name: str) -> None:
-    """Drop database ``name`` if it exists, disconnecting its remaining sessions."""
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_dsn)
-    try:
-        await connection.execute(f"DROP DATABASE IF EXISTS {_quote_identifier(name)} WITH (FORCE)")
-    finally:
-        await connection.close()
-
-
-def _quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _dsn_with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return parts._replace(path="/" + quote(name)).geturl()
 
 
 def _database_config(dsn: str | None, data_dir: Path) -> dict[str, Any]:

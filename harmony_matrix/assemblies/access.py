@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from harmony_matrix.assembly import Access, Assembly, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, Federation
 from harmony_matrix.ids import UserId, server_of
-from harmony_matrix.room_policy import RoomKind, server_denied
+from harmony_matrix.assemblies.room_policy import RoomKind, server_denied
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers.render import escape, table
-from harmony_matrix.polls import Poll, option_letter
+from handlers.matrix.render import escape, table
+from harmony_matrix.polls.poll import Poll, option_letter
 from harmony_matrix.when import format_local
 
 

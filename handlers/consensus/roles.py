@@ -11,13 +11,13 @@ import asyncio
 import logging
 from datetime import datetime
 
-from handlers.commands import CommandContext, command
-from handlers.consensus_common import BALLOT_NOTICE, TERM_NOTICE, Deps, require_assembly, split_users
-from harmony_matrix.ballots import Ballot, BallotKind, BallotStatus, ballot_origin
+from handlers.matrix.commands import CommandContext, command
+from handlers.consensus.common import BALLOT_NOTICE, TERM_NOTICE, Deps, require_assembly, split_users
+from harmony_matrix.consensus.ballots import Ballot, BallotKind, BallotStatus, ballot_origin
 from harmony_matrix.commands import Option, Param, Place, Role, parse_positive_int, parse_user
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.roles import (
+from harmony_matrix.consensus.roles import (
     HowDecided,
     Petition,
     PetitionStatus,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from handlers.gateway import MatrixError, MatrixGateway
-from handlers.render import notice
+from handlers.matrix.gateway import MatrixError, MatrixGateway
+from handlers.matrix.render import notice
 
 log = logging.getLogger(__name__)
 

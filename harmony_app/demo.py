@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import yaml
 
-from harmony_matrix.app import App
+from harmony_app.app import App
 from harmony_matrix.config import load_config
-from harmony_matrix.local_synapse import LocalSynapse
+from harmony_app.local_synapse import LocalSynapse
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ SAMPLE_FEDERATION = Path(__file__).resolve().parents[1] / "examples" / "harmony-
 async def import_sample_federation(app: App, state: dict[str, Any]) -> str | None:
     """Import the sample federation (idempotent: a second run writes nothing) and invite the demo
     user to the Party space. Returns the space's room ID."""
-    from harmony_matrix.federation_file import load_federation
+    from harmony_matrix.assemblies.federation_file import load_federation
 
     if not SAMPLE_FEDERATION.exists():
         return None

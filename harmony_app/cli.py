@@ -49,7 +49,7 @@ def main() -> None:
               help="The YAML configuration file.")
 def run(config_path: str) -> None:
     """Run the bot until SIGINT or SIGTERM."""
-    from harmony_matrix.app import App, StartupError
+    from harmony_app.app import App, StartupError
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
@@ -74,7 +74,7 @@ def check_config(config_path: str) -> None:
 @click.option("--port", default=8008, show_default=True, help="Preferred client port of the local Synapse (0: any free port).")
 def demo(data_dir: str, port: int) -> None:
     """Start a local Synapse, the bot and a sample federation of assemblies, in the foreground."""
-    from harmony_matrix.demo import run_demo
+    from harmony_app.demo import run_demo
 
     setup_logging("INFO")
     try:
@@ -90,7 +90,7 @@ def demo(data_dir: str, port: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 def import_command(federation_file: str, config_path: str, dry_run: bool) -> None:
     """Import a federation file: create and update assemblies (idempotent; shows the plan first)."""
-    from harmony_matrix.federation_file import FederationFileError, load_federation
+    from harmony_matrix.assemblies.federation_file import FederationFileError, load_federation
 
     try:
         text = Path(federation_file).read_text(encoding="utf-8")
@@ -117,7 +117,7 @@ async def _import(config: Config, federation: object, *, dry_run: bool) -> int:
 
     from tqdm import tqdm
 
-    from harmony_matrix.app import App, import_federation, plan_import
+    from harmony_app.app import App, import_federation, plan_import
 
     if dry_run:
         plan = await plan_import(config, federation)  # type: ignore[arg-type]
@@ -202,7 +202,7 @@ def export_decisions(config_path: str, output: str, verify: bool) -> None:
     """Write the consensus record (the hash-chained decisions) as JSON, and optionally verify it."""
     import json
 
-    from harmony_matrix.decisions import GENESIS_HASH, entry_to_json, verify_chain
+    from harmony_matrix.consensus.decisions import GENESIS_HASH, entry_to_json, verify_chain
     from storage.database import open_database
 
     config = load_or_exit(config_path)

@@ -3,7 +3,7 @@
 The database is the source of truth. Each notice has a date job keyed by ``PlannedNotice.key``; a
 periodic sweep (``consensus.check_interval``) catches anything due that has no job (after a restart, or
 when the injected clock jumped). Both end in ``process``, which asks the core which notices are due and
-whether each is still worth sending (``harmony_matrix.moots.due_notices``), posts with a transaction ID
+whether each is still worth sending (``harmony_matrix.consensus.moots.due_notices``), posts with a transaction ID
 derived from the key, and then settles the key (unique in storage): a notice is never sent twice.
 """
 
@@ -13,12 +13,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from handlers.commands import CommandContext, command
-from handlers.consensus_common import MOOT_NOTICE, Deps, require_assembly, split_users
+from handlers.matrix.commands import CommandContext, command
+from handlers.consensus.common import MOOT_NOTICE, Deps, require_assembly, split_users
 from harmony_matrix.commands import Option, Param, Place, Role
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.moots import (
+from harmony_matrix.consensus.moots import (
     Moot,
     MootStatus,
     NoticeKind,
@@ -33,7 +33,7 @@ from harmony_matrix.moots import (
     render_ical,
     upcoming_notices,
 )
-from harmony_matrix.proposals import ProposalStatus, parse_proposal_ref, transition
+from harmony_matrix.consensus.proposals import ProposalStatus, parse_proposal_ref, transition
 from harmony_matrix.when import format_duration, format_local, parse_duration, parse_when
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,3 @@
+from harmony_app.cli import main
+
+main()

@@ -1,3 +1,0 @@
-from harmony_matrix.cli import main
-
-main()
