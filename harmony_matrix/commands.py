@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.ids import looks_like_user_id
+from harmony_matrix.ids import UserId, parse_user_id
 
 
 class Role(enum.IntEnum):
@@ -53,16 +53,29 @@ class CommandParseError(UserError):
 
 Parser = Callable[[str], Any]
 
+#: Default limits on what people type, so that nothing they send can make the bot write an event over
+#: the homeserver's size limit, and every refusal names the limit. A declaration may set its own.
+DEFAULT_WORD_LENGTH = 200
+DEFAULT_REST_LENGTH = 4000
+#: The longest command text the router reads at all.
+MAX_COMMAND_LENGTH = 20_000
+
 
 def parse_word(text: str) -> str:
     return text
 
 
-def parse_user(text: str) -> str:
+def parse_user(text: str) -> UserId:
     """A Matrix user ID; Element pastes mentions as plain ``@name:server`` in the body."""
-    if not looks_like_user_id(text):
-        raise ValueError(f'"{text}" is not a Matrix user ID like @name:server')
-    return text
+    return parse_user_id(text)
+
+
+def parse_users(text: str) -> tuple[UserId, ...]:
+    """``@a:x,@b:x`` or ``@a:x @b:x``: several user IDs, each checked, in the order given."""
+    users = tuple(parse_user_id(part) for part in text.replace(",", " ").split())
+    if not users:
+        raise ValueError("name at least one Matrix user ID like @name:server")
+    return users
 
 
 def parse_positive_int(text: str) -> int:
@@ -82,6 +95,13 @@ class Param:
     rest: bool = False
     choices: tuple[str, ...] = ()
     label: str = ""  # what the usage line shows instead of the name, e.g. "question | option | option …"
+    max_length: int | None = None  # characters; None: DEFAULT_WORD_LENGTH, or DEFAULT_REST_LENGTH for rest
+
+    @property
+    def limit(self) -> int:
+        if self.max_length is not None:
+            return self.max_length
+        return DEFAULT_REST_LENGTH if self.rest else DEFAULT_WORD_LENGTH
 
     def usage(self) -> str:
         label = "|".join(self.choices) if self.choices else f"<{self.label or self.name}>"
@@ -98,6 +118,7 @@ class Option:
     help: str = ""
     parser: Parser = parse_word
     metavar: str = ""
+    max_length: int = 500  # characters of the raw value
 
     def usage(self) -> str:
         return f"[{self.name}=<{self.metavar or self.name}>]"
@@ -114,6 +135,10 @@ class Flag:
         return f"[{self.name}]"
 
 
+#: ``CommandSpec.manages`` value: the command acts on the assembly of the room it is sent in.
+ROOM_ASSEMBLY = "<room>"
+
+
 @dataclass(frozen=True)
 class CommandSpec:
     """The single declaration of a command."""
@@ -127,12 +152,28 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     role: Role = Role.EVERYONE
     place: Place = Place.ANYWHERE
+    #: The assembly the command acts on, whose officers (or admins) alone may run it: the name of the
+    #: parameter or option that names it (its parsed value is a slug), with the room's own assembly
+    #: when that argument is left out; or ``ROOM_ASSEMBLY`` for the room's assembly. None: no resource.
+    manages: str | None = None
     handler: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for param in self.params[:-1]:
             if param.rest:
                 raise ValueError(f"{self.name}: only the last parameter may take the rest")
+        names = {p.name for p in self.params} | {o.name for o in self.options}
+        if self.manages not in (None, ROOM_ASSEMBLY) and self.manages not in names:
+            raise ValueError(f"{self.name}: manages={self.manages!r} names no parameter or option")
+
+    def managed_assembly(self, args: Mapping[str, Any], room_assembly: str | None) -> str | None:
+        """The slug of the assembly this invocation acts on (see ``manages``)."""
+        if self.manages is None:
+            return None
+        if self.manages == ROOM_ASSEMBLY:
+            return room_assembly
+        value = args.get(self.manages)
+        return str(value) if value is not None else room_assembly
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -241,6 +282,7 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
     args: dict[str, Any] = {}
     for option in spec.options:
         if option.name in raw_options:
+            _check_length(f"{option.name}=", raw_options[option.name], option.max_length, usage)
             try:
                 args[option.name] = option.parser(raw_options[option.name])
             except (ValueError, UserError) as exc:
@@ -276,6 +318,7 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
             continue
         else:
             raise CommandParseError(f"<{param.name}> is missing", usage)
+        _check_length(f"<{param.name}>", value, param.limit, usage)
         if param.choices and value not in param.choices:
             raise CommandParseError(
                 f'"{value}" is not one of: {", ".join(param.choices)}', usage
@@ -288,6 +331,11 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
         extra = " ".join(t[0] for t in tokens[index:])
         raise CommandParseError(f'unexpected "{extra}"', usage)
     return args
+
+
+def _check_length(what: str, value: str, limit: int, usage: str) -> None:
+    if len(value) > limit:
+        raise CommandParseError(f"{what} is too long: {len(value):,} characters, at most {limit:,}", usage)
 
 
 def _message(exc: Exception) -> str:
@@ -311,7 +359,7 @@ class CommandTable:
             self._by_words[words] = spec
         self._specs.append(spec)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[CommandSpec]:
         return iter(self._specs)
 
     def get(self, name: str) -> CommandSpec | None:
@@ -371,9 +419,25 @@ def help_detail(spec: CommandSpec, *, prefix: str) -> list[str]:
 
 
 def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> str | None:
-    """Why the sender may not run ``spec`` here, or None if they may."""
+    """Why the sender may not run ``spec`` here, or None if they may (before its arguments are read;
+    the resource it ``manages`` is checked against its arguments by ``management_refusal``)."""
     if role < spec.role:
         return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only."
     if not place_ok:
         return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}."
+    return None
+
+
+def management_refusal(spec: CommandSpec, *, slug: str | None, manages: bool, is_admin: bool,
+                       prefix: str) -> str | None:
+    """Why the sender may not run ``spec`` on the assembly ``slug`` it acts on, or None if they may.
+
+    ``manages`` says whether the sender is an officer (secretary or deputy) of that assembly; admins
+    may act on every assembly, and alone on the top level (no assembly)."""
+    if spec.manages is None or is_admin:
+        return None
+    if slug is None:
+        return f"Only admins may run {prefix} {spec.name} outside an assembly; name the assembly, or run it in one of its rooms."
+    if not manages:
+        return f"Only the secretaries and deputies of {slug} (or admins) may run {prefix} {spec.name} for it."
     return None

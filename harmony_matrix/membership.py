@@ -15,7 +15,6 @@ from harmony_matrix.ids import UserId, looks_like_user_id
 
 #: The one column we read; any other columns (names, emails, …) are ignored, never stored.
 MATRIX_ID_COLUMN = "matrix_id"
-_MAX_USER_ID_LENGTH = 255  # the spec's limit for a user ID
 
 
 class MembershipFileError(UserError):
@@ -84,7 +83,7 @@ def parse_members_csv(text: str, *, source: str = "members.csv") -> MembersImpor
         value = row[column].strip() if column < len(row) else ""
         if not value:
             errors.append(RowError(line, f"the {MATRIX_ID_COLUMN} cell is empty"))
-        elif not looks_like_user_id(value) or len(value) > _MAX_USER_ID_LENGTH:
+        elif not looks_like_user_id(value):
             # The bad value is the row's own ID, not anyone else's data; show it to help fix it.
             errors.append(
                 RowError(line, f"{value!r} is not a Matrix user ID like @name:example.org")

@@ -244,6 +244,11 @@ class AssembliesFeature:
             return RoomContext(room_id=room_id, is_direct=False, assembly=room.slug, room_kind=room.kind)
         return RoomContext(room_id=room_id, is_direct=await self.direct.is_direct(room_id))
 
+    async def manages(self, user_id: str, slug: str) -> bool:
+        """Officers of ``slug`` manage it (``access.may_manage``); an unknown slug has no officers."""
+        assembly = self._federation.get(slug)
+        return assembly is not None and may_manage(PersonFacts(user_id=UserId(user_id)), assembly)
+
     async def role_of(self, user_id: str, room: RoomContext) -> Role:
         if user_id in self.admins:
             return Role.ADMIN

@@ -34,6 +34,7 @@ from harmony_matrix.commands import (
     Role,
     bind_arguments,
     find_invocation,
+    management_refusal,
     refusal,
 )
 from harmony_matrix.errors import UserError
@@ -45,13 +46,17 @@ _SPEC_ATTR = "__harmony_command__"
 
 def command(name: str, *, summary: str, example: str, params: tuple[Param, ...] = (),
             options: tuple[Option, ...] = (), flags: tuple[Flag, ...] = (), aliases: tuple[str, ...] = (),
-            role: Role = Role.EVERYONE, place: Place = Place.ANYWHERE) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a command on a handler method (see the module docstring)."""
+            role: Role = Role.EVERYONE, place: Place = Place.ANYWHERE,
+            manages: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a command on a handler method (see the module docstring).
+
+    ``manages`` names the parameter (or ``ROOM_ASSEMBLY``) giving the assembly the command acts on:
+    the router lets only that assembly's officers, or admins, run it (``management_refusal``)."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         setattr(function, _SPEC_ATTR, CommandSpec(
             name=name, summary=summary, example=example, params=params, options=options, flags=flags,
-            aliases=aliases, role=role, place=place))
+            aliases=aliases, role=role, place=place, manages=manages))
         return function
 
     return decorate
@@ -83,6 +88,9 @@ class Permissions(Protocol):
 
     async def room_context(self, room_id: str) -> RoomContext: ...
     async def role_of(self, user_id: str, room: RoomContext) -> Role: ...
+    async def manages(self, user_id: str, slug: str) -> bool:
+        """Whether ``user_id`` is an officer (secretary or deputy) of assembly ``slug``."""
+        ...
 
 
 class ConfigPermissions:
@@ -97,6 +105,9 @@ class ConfigPermissions:
 
     async def role_of(self, user_id: str, room: RoomContext) -> Role:
         return Role.ADMIN if user_id in self.admins else Role.EVERYONE
+
+    async def manages(self, user_id: str, slug: str) -> bool:
+        return False  # without the assemblies feature there are no officers
 
 
 class CommandContext:
@@ -168,6 +179,13 @@ class CommandRouter:
             return
         try:
             args = bind_arguments(spec, rest, prefix=ctx.prefix)
+            slug = spec.managed_assembly(args, ctx.room.assembly)
+            why_not = management_refusal(
+                spec, slug=slug, is_admin=ctx.role >= Role.ADMIN, prefix=ctx.prefix,
+                manages=slug is not None and await self.permissions.manages(ctx.sender, slug))
+            if why_not:
+                await ctx.reply(why_not)
+                return
             assert spec.handler is not None, f"{spec.name} has no handler"
             await spec.handler(ctx, **args)
         except CommandParseError as exc:

@@ -263,6 +263,39 @@ class MatrixGateway:
         result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/joined_members")
         return set(result.get("joined", {}))
 
+    def cached_joined(self, room_id: str) -> set[str] | None:
+        """Who has joined ``room_id`` as nio's sync cache knows it (lazy loading is off, so the lists
+        are complete for rooms the bot is in), or None when the bot has no cache of the room."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return None
+        return {user for user in room.users if user not in room.invited_users}
+
+    async def current_joined(self, room_id: str) -> set[str]:
+        """Who has joined ``room_id``: from the sync cache when there is one, else from the server."""
+        cached = self.cached_joined(room_id)
+        return cached if cached is not None else await self.joined_members(room_id)
+
+    async def first_joined(self, room_ids: Iterable[str], user_id: str) -> str | None:
+        """The first of ``room_ids`` that ``user_id`` has joined, or None: the one answer to "has this
+        person joined?".
+
+        The sync cache answers first; only when it does not show the person is the server asked, so a
+        join the bot has not synced yet still counts. A room whose members cannot be read counts as not
+        joined."""
+        rooms = list(room_ids)
+        for room_id in rooms:
+            cached = self.cached_joined(room_id)
+            if cached is not None and user_id in cached:
+                return room_id
+        for room_id in rooms:
+            try:
+                if user_id in await self.joined_members(room_id):
+                    return room_id
+            except MatrixError as exc:
+                log.warning("could not read the members of %s: %s", room_id, exc)
+        return None
+
     async def joined_rooms(self) -> list[str]:
         result = await self.request("GET", "/v3/joined_rooms")
         return list(result.get("joined_rooms", []))

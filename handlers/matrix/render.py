@@ -22,7 +22,9 @@ def text_to_html(text: str) -> str:
 
 def notice(text: str, html_body: str | None = None, *, reply_to: str | None = None,
            thread_root: str | None = None, mentions: Iterable[str] = ()) -> dict[str, Any]:
-    """Content of an ``m.notice``; a reply (and in-thread when the command was in a thread)."""
+    """Content of an ``m.notice``: a reply when ``reply_to`` is given, in a thread when ``thread_root`` is.
+
+    The only place the bot builds a reply or thread relation."""
     content: dict[str, Any] = {
         "msgtype": "m.notice",
         "body": text,
@@ -30,10 +32,12 @@ def notice(text: str, html_body: str | None = None, *, reply_to: str | None = No
         "formatted_body": html_body if html_body is not None else text_to_html(text),
         "m.mentions": {"user_ids": sorted(set(mentions))},
     }
-    if thread_root and reply_to:
+    if thread_root:
+        # In a thread, ``m.in_reply_to`` is either a real reply (to the command) or, when there is
+        # nothing to reply to, the fallback for clients without threads (pointing at the root).
         content["m.relates_to"] = {
-            "rel_type": "m.thread", "event_id": thread_root, "is_falling_back": False,
-            "m.in_reply_to": {"event_id": reply_to},
+            "rel_type": "m.thread", "event_id": thread_root, "is_falling_back": reply_to is None,
+            "m.in_reply_to": {"event_id": reply_to or thread_root},
         }
     elif reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}

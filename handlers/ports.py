@@ -1,0 +1,57 @@
+"""The narrow interfaces one part of the edge needs from another, declared once.
+
+A feature reaches another feature, a store or the scheduler only through these Protocols (or the store
+Protocols declared beside the feature that owns the store). The composition root passes the real
+objects, and mypy checks there that they fit: a Protocol that drifts from its implementation is a type
+error, not a surprise at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from harmony_matrix.assemblies.assembly import Federation
+from harmony_matrix.polls.star import StarResult
+
+Clock = Callable[[], datetime]
+
+
+class MemberRegistry(Protocol):
+    """The party membership registry: who is a registered member (and so may vote)."""
+
+    async def is_member(self, user_id: str) -> bool: ...
+
+
+class Scheduler(Protocol):
+    """The part of APScheduler's ``AsyncIOScheduler`` the features use: jobs by ID."""
+
+    def add_job(self, func: Any, trigger: str | None = None, **options: Any) -> Any: ...
+    def remove_job(self, job_id: str) -> None: ...
+    def get_job(self, job_id: str) -> Any: ...
+    def get_jobs(self) -> list[Any]: ...
+
+
+class AssemblyDirectory(Protocol):
+    """What other features read from the assemblies feature: the registry, which assembly a room
+    belongs to and an assembly's rooms (keyed by room kind, ``"space"`` among them)."""
+
+    def federation(self) -> Federation: ...
+    async def assembly_of_room(self, room_id: str) -> str | None: ...
+    async def rooms_of(self, slug: str) -> Mapping[str, str]: ...
+    async def set_officers(self, slug: str, *, secretary: str | None, deputies: list[str],
+                           reason: str) -> None: ...
+
+
+ClosedCallback = Callable[[str, str, StarResult], Awaitable[None]]
+
+
+class PollStarter(Protocol):
+    """What other features (consensus: deadlock ballots, elections) use of the polls feature."""
+
+    async def start_poll(self, *, room_id: str, question: str, options: list[str], seats: int = 1,
+                         secret: bool = False, closes_at: datetime | None = None, eligibility: str = "members",
+                         created_by: str, origin: str) -> str: ...
+
+    def on_closed(self, callback: ClosedCallback) -> None: ...
