@@ -6,21 +6,26 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from handlers.matrix.commands import CommandContext, Permissions, command, place_allows
+from handlers.matrix.commands import CommandContext, command, place_allows
 from handlers.matrix.direct import DirectChats
 from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.matrix.render import escape
 from harmony_matrix import __version__
-from harmony_matrix.commands import Param, Role, help_detail, help_overview
+from harmony_matrix.command_table import help_detail, help_overview
+from harmony_matrix.commands import Param
+from harmony_matrix.ids import RoomId, UserId
 
 log = logging.getLogger(__name__)
 
 
 class BasicCommands:
+    """``help``, ``ping`` and ``version``: the commands that need nothing but the command table."""
+
     @command("help", summary="List the commands you can use here, or explain one.",
              example="!h help poll start",
              params=(Param("command", help="a command name, e.g. poll start", optional=True, rest=True),))
     async def help(self, ctx: CommandContext, command: str | None) -> None:
+        """One command's details, or every command the sender may use here (by role and place)."""
         if command:
             spec = ctx.table.get(command)
             if spec is None:
@@ -52,17 +57,20 @@ class BasicCommands:
 
     @command("ping", summary="Check that I am listening.", example="!h ping")
     async def ping(self, ctx: CommandContext) -> None:
+        """Answer, to show the bot is listening."""
         await ctx.reply("Pong! I'm listening.")
 
     @command("version", summary="Which harmony-matrix this is.", example="!h version")
     async def version(self, ctx: CommandContext) -> None:
+        """Name the running version."""
         await ctx.reply(f"harmony-matrix {__version__}")
 
 
 class TrustedInviters(Protocol):
-    """Features (assemblies) tell whether someone besides the admins may bring the bot in."""
+    """Whether someone besides the admins may bring the bot into a group room (``Permissions`` has it:
+    the assemblies feature trusts officers)."""
 
-    async def may_invite_bot(self, user_id: str) -> bool: ...
+    async def may_invite_bot(self, user_id: UserId) -> bool: ...
 
 
 class InvitePolicy:
@@ -73,15 +81,15 @@ class InvitePolicy:
     """
 
     def __init__(self, *, gateway: MatrixGateway, admins: Iterable[str], direct: DirectChats,
-                 extra_trusted: TrustedInviters | None = None) -> None:
+                 trusted: TrustedInviters) -> None:
         self.gateway = gateway
         self.direct = direct
         self.admins = frozenset(admins)
-        self.extra_trusted = extra_trusted
+        self.trusted = trusted
 
-    async def on_invite(self, room_id: str, inviter: str, is_direct: bool = False) -> None:
-        trusted = is_direct or inviter in self.admins or (
-            self.extra_trusted is not None and await self.extra_trusted.may_invite_bot(inviter))
+    async def on_invite(self, room_id: RoomId, inviter: UserId, is_direct: bool = False) -> None:
+        """Join or decline ``room_id`` (the dispatcher's invite callback)."""
+        trusted = is_direct or inviter in self.admins or await self.trusted.may_invite_bot(inviter)
         try:
             if trusted:
                 await self.gateway.join(room_id)
@@ -95,6 +103,3 @@ class InvitePolicy:
                 log.info("declined an invite to %s from %s", room_id, inviter)
         except MatrixError as exc:
             log.warning("could not answer the invite to %s: %s", room_id, exc)
-
-
-__all__ = ["BasicCommands", "InvitePolicy", "Permissions", "Role"]

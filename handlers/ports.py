@@ -8,13 +8,14 @@ error, not a surprise at run time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from harmony_matrix.assemblies.assembly import Federation
-from harmony_matrix.polls.star import StarResult
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.polls.results import PollResult
 
+#: "Now", as a timezone-aware datetime; tests pass their own clock.
 Clock = Callable[[], datetime]
 
 
@@ -44,7 +45,8 @@ class AssemblyDirectory(Protocol):
                            reason: str) -> None: ...
 
 
-ClosedCallback = Callable[[str, str, StarResult], Awaitable[None]]
+#: ``await callback(poll_ref, origin, result)`` after a poll with an origin closes (``PollStarter.on_closed``).
+ClosedCallback = Callable[[str, str, PollResult], Awaitable[None]]
 
 
 class PollStarter(Protocol):

@@ -8,39 +8,45 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
 from handlers.matrix.commands import CommandContext, command
+from handlers.ports import Clock
 from harmony_matrix.commands import Flag, Param, Place, Role, parse_user
+from harmony_matrix.ids import UserId
 
 log = logging.getLogger(__name__)
 
 
-class MemberRegistry(Protocol):
-    async def is_member(self, user_id: str) -> bool: ...
+class MembershipRecords(Protocol):
+    """What these commands change in the party membership registry (``storage.core.stores.MemberStore``)."""
+
     async def add(self, user_id: str, *, by: str, at: datetime) -> bool: ...
     async def remove(self, user_id: str) -> bool: ...
     async def export(self, user_id: str) -> dict[str, str] | None: ...
 
 
 class PersonalData(Protocol):
-    """What a feature holds about one person, and how to erase it."""
+    """What a feature holds about one person, and how to erase it (every feature answers both)."""
 
     async def export_user_data(self, user_id: str) -> dict[str, Any]: ...
     async def erase_user_data(self, user_id: str) -> None: ...
 
 
 class MembershipCommands:
-    def __init__(self, *, members: MemberRegistry, clock: Callable[[], datetime]) -> None:
+    """``member add`` / ``member remove``: admins keep the registry, in a direct chat with the bot."""
+
+    def __init__(self, *, members: MembershipRecords, clock: Clock) -> None:
         self.members = members
         self.clock = clock
 
     @command("member add", summary="Register someone as a party member (they can then vote).",
              example="!h member add @sam:example.org", params=(Param("user", parser=parse_user),),
              role=Role.ADMIN, place=Place.DIRECT)
-    async def add(self, ctx: CommandContext, user: str) -> None:
+    async def add(self, ctx: CommandContext, user: UserId) -> None:
+        """Register ``user`` as a party member."""
         added = await self.members.add(user, by=ctx.sender, at=self.clock())
         await ctx.reply(f"{user} is now registered as a party member." if added
                         else f"{user} was already registered as a party member.")
@@ -48,30 +54,33 @@ class MembershipCommands:
     @command("member remove", summary="Remove someone from the party membership registry.",
              example="!h member remove @sam:example.org", params=(Param("user", parser=parse_user),),
              role=Role.ADMIN, place=Place.DIRECT)
-    async def remove(self, ctx: CommandContext, user: str) -> None:
+    async def remove(self, ctx: CommandContext, user: UserId) -> None:
+        """Remove ``user`` from the registry."""
         removed = await self.members.remove(user)
         await ctx.reply(f"{user} is no longer registered as a party member." if removed
                         else f"{user} was not registered as a party member; nothing changed.")
 
 
 class PrivacyCommands:
-    def __init__(self, *, members: MemberRegistry, features: Mapping[str, object]) -> None:
-        self.members = members
-        self.features = features
+    """``mydata`` and ``forget-me``: a person's copy of their data, and its erasure.
 
-    def _holders(self) -> dict[str, PersonalData]:
-        return {name: feature for name, feature in self.features.items()  # type: ignore[misc]
-                if hasattr(feature, "export_user_data") and hasattr(feature, "erase_user_data")}
+    ``holders`` are the features by name; the mapping is read at each command, so features built
+    after these commands are included."""
+
+    def __init__(self, *, members: MembershipRecords, holders: Mapping[str, PersonalData]) -> None:
+        self.members = members
+        self.holders = holders
 
     @command("mydata", summary="Get a copy of everything I hold about you (sent privately).",
              example="!h mydata", place=Place.DIRECT)
     async def mydata(self, ctx: CommandContext) -> None:
+        """Send the sender everything held about them, as a JSON file in this direct chat."""
         export: dict[str, Any] = {"user_id": ctx.sender, "party_membership": await self.members.export(ctx.sender)}
-        for name, holder in sorted(self._holders().items()):
+        for name, holder in sorted(self.holders.items()):
             export[name] = await holder.export_user_data(ctx.sender)
         data = json.dumps(export, indent=2, sort_keys=True, default=str).encode()
         mxc = await ctx.gateway.upload(data, content_type="application/json", filename="harmony-mydata.json")
-        await ctx.gateway.send_event(ctx.room_id, "m.room.message", {
+        await ctx.poster.message(ctx.room_id, {
             "msgtype": "m.file", "body": "harmony-mydata.json", "filename": "harmony-mydata.json", "url": mxc,
             "info": {"mimetype": "application/json", "size": len(data)},
         }, txn_seed=f"mydata:{ctx.event_id}")
@@ -82,6 +91,7 @@ class PrivacyCommands:
     @command("forget-me", summary="Erase what I hold about you (membership, declarations, your votes' link to you).",
              example="!h forget-me confirm", flags=(Flag("confirm", help="really erase"),), place=Place.DIRECT)
     async def forget_me(self, ctx: CommandContext, confirm: bool) -> None:
+        """Erase what is held about the sender, after they confirm."""
         if not confirm:
             await ctx.reply(
                 "This erases your party membership record, your private declarations, and the link between "
@@ -90,7 +100,7 @@ class PrivacyCommands:
                 f"to vote or join restricted assemblies. To go ahead, send: {ctx.prefix} forget-me confirm")
             return
         await self.members.remove(ctx.sender)
-        for name, holder in sorted(self._holders().items()):
+        for _, holder in sorted(self.holders.items()):
             await holder.erase_user_data(ctx.sender)
         log.info("erased personal data on request (event %s)", ctx.event_id)
         await ctx.reply("Done: I have erased what I held about you.")

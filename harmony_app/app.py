@@ -1,7 +1,8 @@
 """The composition root: builds the client, database, scheduler and handlers and wires them together.
 
 This is the only module (with the CLI) that imports both ``handlers`` and ``storage``; every handler
-receives its collaborators in its constructor.
+receives its collaborators in its constructor. Handing a real store to a handler typed by a Protocol
+is where mypy checks that the two still fit.
 """
 
 from __future__ import annotations
@@ -11,41 +12,40 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomMessageText
+from nio import AsyncClient, RoomMessageText
 
+from harmony_app.connection import Connection, connect
 from handlers.assemblies.feature import AssembliesFeature
 from handlers.basic import BasicCommands, InvitePolicy
 from handlers.matrix.direct import DirectChats
-from handlers.privacy import MembershipCommands, PrivacyCommands
+from handlers.matrix.posting import Poster
+from handlers.ports import Clock
+from handlers.privacy import MembershipCommands, PersonalData, PrivacyCommands
 from handlers.assemblies.provisioning import ApplyReport, Provisioner
 from handlers.matrix.commands import CommandRouter, ConfigPermissions, Permissions, collect_commands
 from handlers.matrix.dispatcher import Dispatcher, SyncSettings
-from handlers.matrix.gateway import MatrixError, MatrixGateway, UnknownToken
+from handlers.matrix.gateway import MatrixError, MatrixGateway
 from harmony_matrix.assemblies.access import EnforcementPolicy
-from harmony_matrix.assemblies.assembly import Federation
-from harmony_matrix.commands import CommandTable
-from harmony_matrix.assemblies.federation_file import FederationPlan, plan_changes
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.command_table import CommandTable
+from harmony_matrix.assemblies.import_plan import FederationPlan, plan_changes
 from harmony_matrix.config import Config
-from storage.core.types import BotSession
 from storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
-    """The bot cannot start; the message says why in one line."""
-
-
-class Feature(Protocol):
+class Feature(PersonalData, Protocol):
     """A feature (polls, assemblies, consensus) as the composition root sees it.
 
-    Each feature lives in ``handlers/<feature>.py`` (Matrix side), ``storage/<feature>/`` (its stores)
-    and the pure core; it is built by one ``_build_<feature>`` function below, which hands it its
-    collaborators.
+    Each feature lives in ``handlers/<feature>/`` (Matrix side), ``storage/<feature>/`` (its stores)
+    and the pure core (``harmony_matrix/<feature>/``); it is built by one ``_build_<feature>`` function
+    below, which hands it its collaborators. Every feature answers ``mydata`` and ``forget-me`` for
+    what it holds about a person (``PersonalData``).
     """
 
     def command_handlers(self) -> Sequence[object]:
@@ -60,7 +60,9 @@ class Feature(Protocol):
         """After the first sync: reconcile with the server, rebuild scheduled jobs."""
         ...
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Before shutdown: cancel its jobs."""
+        ...
 
 
 @dataclass
@@ -72,40 +74,49 @@ class Services:
     db: Database
     scheduler: AsyncIOScheduler
     dispatcher: Dispatcher
-    clock: Callable[[], datetime]
+    clock: Clock
     direct: DirectChats
+    poster: Poster  # the one way to post a notice, reply, thread message or DM
     features: dict[str, Feature] = field(default_factory=dict)
     permissions: Permissions | None = None  # a feature (assemblies) may supply richer permissions
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The real clock (tests pass their own)."""
+    return datetime.now(UTC)
 
 
 # Feature builders, in dependency order (a later feature may use an earlier one via services.features).
 def _build_assemblies(services: Services) -> Feature:
-    """Assemblies as spaces (issue 4); it also supplies the permissions (secretaries per assembly)."""
+    """Assemblies as spaces; it also supplies the permissions (secretaries per assembly)."""
     settings = services.config.assemblies
     feature = AssembliesFeature(
-        gateway=services.gateway, registry=services.db.assemblies, rooms=services.db.assemblies,
-        people=services.db.assembly_people, members=services.db.members, direct=services.direct,
-        audit=services.db.audit, admins=services.config.admins, clock=services.clock,
+        gateway=services.gateway, registry=services.db.assemblies, people=services.db.assembly_people,
+        members=services.db.members, audit=services.db.audit, direct=services.direct, poster=services.poster,
+        admins=services.config.admins, clock=services.clock,
+        prefix=services.config.display_prefix,
         policy=EnforcementPolicy(settings.enforcement), grace=timedelta(hours=settings.warning_grace_hours),
         scheduler=services.scheduler, sweep_interval=timedelta(minutes=settings.sweep_minutes))
-    services.permissions = feature
+    services.permissions = feature.permissions
     return feature
 
 
 def _build_consensus(services: Services) -> Feature:
-    """Proposals, moots, outcomes, the decision record, roles and elections (issue 5)."""
+    """Proposals, moots, outcomes, the decision record, roles and elections (built last: it reaches the
+    assemblies and polls features, when they are there, through ``handlers.ports``)."""
+    from handlers.consensus.common import ConsensusSettings
     from handlers.consensus.feature import ConsensusFeature
-    from handlers.consensus.common import ConsensusSettings, Deps
+    from handlers.polls.feature import PollsFeature
 
     settings = services.config.consensus
-    return ConsensusFeature(Deps(
-        gateway=services.gateway, stores=services.db.consensus, members=services.db.members,
-        scheduler=services.scheduler, clock=services.clock,
-        features=services.features,
+    assemblies = services.features.get("assemblies")
+    polls = services.features.get("polls")
+    return ConsensusFeature(
+        stores=services.db.consensus, members=services.db.members,
+        assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
+        polls=polls if isinstance(polls, PollsFeature) else None,
+        poster=services.poster, gateway=services.gateway, scheduler=services.scheduler, clock=services.clock,
+        prefix=services.config.display_prefix,
         settings=ConsensusSettings(
             reminders_before=tuple(timedelta(seconds=s) for s in settings.reminders_before),
             end_grace=timedelta(seconds=settings.end_grace),
@@ -115,19 +126,20 @@ def _build_consensus(services: Services) -> Feature:
             default_moot_duration=timedelta(seconds=settings.default_moot_duration),
             ballot_duration=timedelta(seconds=settings.ballot_duration),
             elected_term=timedelta(seconds=settings.elected_term),
-            default_tz=services.config.timezone)))
+            default_tz=services.config.timezone))
 
 
 def _build_polls(services: Services) -> Feature:
-    """STAR polls (issue 3): reactions as votes, secret ballots by DM, results with a chart."""
+    """STAR polls: reactions as votes, secret ballots by DM, results with a chart."""
     from handlers.polls.feature import PollSettings, PollsFeature
 
     settings = services.config.polls
+    assemblies = services.features.get("assemblies")  # built before polls, unless disabled
     return PollsFeature(
-        gateway=services.gateway, store=services.db.polls, members=services.db.members, direct=services.direct,
-        assemblies=services.features.get("assemblies"),  # type: ignore[arg-type]  # built before polls
-        scheduler=services.scheduler, clock=services.clock, prefix=services.config.commands.aliases[0]
-        if services.config.commands.aliases else services.config.commands.prefix,
+        gateway=services.gateway, poster=services.poster, store=services.db.polls, members=services.db.members,
+        assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
+        scheduler=services.scheduler, clock=services.clock,
+        prefix=services.config.display_prefix,
         settings=PollSettings(tz=services.config.tz, seed_reactions=settings.seed_reactions,
                               post_chart=settings.chart, default_eligibility=settings.default_eligibility))
 
@@ -159,75 +171,119 @@ async def import_federation(app: App, federation: Federation, *,
     return await provisioner.apply(federation, progress=progress)
 
 
+@dataclass(frozen=True)
+class Running:
+    """The parts that exist only while the bot runs."""
+
+    scheduler: AsyncIOScheduler
+    dispatcher: Dispatcher
+    poster: Poster
+
+
 class App:
-    """One running bot. ``start()``/``stop()`` for tests, ``run_forever()`` for the CLI."""
+    """One running bot. ``start()``/``stop()`` for tests, ``run_forever()`` for the CLI.
+
+    ``db``, ``gateway`` and ``client`` exist once connected (``connect()`` or ``start()``), ``dispatcher``
+    and ``scheduler`` once started; asking for them earlier is a programming error (``RuntimeError``).
+    """
 
     def __init__(self, config: Config, *, extra_command_handlers: Sequence[object] = (),
-                 clock: Callable[[], datetime] = utc_now) -> None:
+                 clock: Clock = utc_now) -> None:
         self.config = config
         self.clock = clock
         self.features: dict[str, Feature] = {}
         self.extra_command_handlers = list(extra_command_handlers)
-        self.db: Database | None = None
-        self.client: AsyncClient | None = None
-        self.gateway: MatrixGateway | None = None
-        self.dispatcher: Dispatcher | None = None
-        self.scheduler: AsyncIOScheduler | None = None
         self.table = CommandTable()
+        self._connection: Connection | None = None
+        self._running: Running | None = None
         self._stop = asyncio.Event()
         self._sync_task: asyncio.Task[None] | None = None
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        """The database and client; ``RuntimeError`` before ``connect()``."""
+        if self._connection is None:
+            raise RuntimeError("the app is not connected: call connect() or start() first")
+        return self._connection
+
+    @property
+    def running(self) -> Running:
+        """The scheduler, dispatcher and poster; ``RuntimeError`` before ``start()``."""
+        if self._running is None:
+            raise RuntimeError("the app is not started: call start() first")
+        return self._running
+
+    @property
+    def db(self) -> Database:
+        """The bot's database (once connected)."""
+        return self.connection.db
+
+    @property
+    def client(self) -> AsyncClient:
+        """The nio client (once connected)."""
+        return self.connection.client
+
+    @property
+    def gateway(self) -> MatrixGateway:
+        """The gateway every call to the homeserver goes through (once connected)."""
+        return self.connection.gateway
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The sync loop and event dispatcher (once started)."""
+        return self.running.dispatcher
+
+    @property
+    def scheduler(self) -> AsyncIOScheduler:
+        """The job scheduler (once started)."""
+        return self.running.scheduler
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Open the database, log in, wire the handlers and start syncing in the background."""
-        await self.connect()
-        self.scheduler = AsyncIOScheduler(timezone=timezone.utc)
-        self.scheduler.start()
-        self._wire()
+        connection = await self.connect()
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.start()
+        try:
+            self._running = running = self._wire(connection, scheduler)
+        except BaseException:
+            scheduler.shutdown(wait=False)
+            raise
         if self.config.bot.display_name:
             try:
-                await self.gateway.set_display_name(self.config.bot.display_name)
+                await connection.gateway.set_display_name(self.config.bot.display_name)
             except MatrixError as exc:
                 log.warning("could not set the display name: %s", exc)
         self._stop.clear()
-        self._sync_task = asyncio.create_task(self.dispatcher.run(self._stop), name="harmony-sync")
+        self._sync_task = asyncio.create_task(running.dispatcher.run(self._stop), name="harmony-sync")
         await self.wait_synced(timeout=120)
         for feature in self.features.values():
             await feature.start()
         log.info("harmony-matrix started as %s", self.config.bot.user_id)
 
-    async def connect(self) -> None:
+    async def connect(self) -> Connection:
         """Open the database and log in, without syncing (``start`` and one-off CLI tasks)."""
-        self.db = await open_database(self.config.database_url())
-        self.client = AsyncClient(
-            self.config.homeserver.url,
-            self.config.bot.user_id,
-            config=AsyncClientConfig(
-                max_limit_exceeded=self.config.sync.max_rate_limit_retries,
-                max_timeouts=None,  # keep reconnecting (with nio's capped backoff) while the server is down
-                store_sync_tokens=False,
-                encryption_enabled=False,
-            ),
-            ssl=None if self.config.homeserver.verify_tls else False,
-        )
-        self.gateway = MatrixGateway(self.client)
-        await self._login()
+        self._connection = await connect(self.config)
+        return self._connection
 
-    def _wire(self) -> None:
-        assert self.client and self.gateway and self.db and self.scheduler
-        config = self.config
-        self.dispatcher = Dispatcher(
-            client=self.client, gateway=self.gateway, tokens=self.db.sync, processed=self.db.events,
+    def _wire(self, connection: Connection, scheduler: AsyncIOScheduler) -> Running:
+        """Build the dispatcher, the features and the command router, and subscribe them to events."""
+        config, db, gateway = self.config, connection.db, connection.gateway
+        dispatcher = Dispatcher(
+            client=connection.client, gateway=gateway, tokens=db.sync, processed=db.events,
             settings=SyncSettings(timeout_ms=config.sync.timeout_ms, timeline_limit=config.sync.timeline_limit),
         )
-        direct = DirectChats(gateway=self.gateway, records=self.db.direct_chats, clock=self.clock)
-        services = Services(config=config, gateway=self.gateway, db=self.db, scheduler=self.scheduler,
-                            dispatcher=self.dispatcher, clock=self.clock, direct=direct, features=self.features)
+        direct = DirectChats(gateway=gateway, records=db.direct_chats, clock=self.clock)
+        poster = Poster(gateway=gateway, direct=direct)
+        services = Services(config=config, gateway=gateway, db=db, scheduler=scheduler, dispatcher=dispatcher,
+                            clock=self.clock, direct=direct, poster=poster, features=self.features)
         handlers: list[object] = [
             BasicCommands(),
-            MembershipCommands(members=self.db.members, clock=self.clock),
-            PrivacyCommands(members=self.db.members, features=self.features),
+            MembershipCommands(members=db.members, clock=self.clock),
+            PrivacyCommands(members=db.members, holders=self.features),
             *self.extra_command_handlers,
         ]
         for name, build in FEATURE_BUILDERS:
@@ -238,19 +294,17 @@ class App:
             for spec in collect_commands(handler):
                 self.table.add(spec)
         permissions = services.permissions or ConfigPermissions(admins=config.admins, direct=direct)
-        router = CommandRouter(gateway=self.gateway, table=self.table, prefixes=config.prefixes,
-                               permissions=permissions)
+        router = CommandRouter(poster=poster, table=self.table, prefixes=config.prefixes, permissions=permissions)
         # Commands first, so a feature's own message handling sees the same event afterwards.
-        self.dispatcher.on(RoomMessageText, router.handle_message)
+        dispatcher.on(RoomMessageText, router.handle_message)
         for feature in self.features.values():
-            feature.register(self.dispatcher)
-        trusted = self.features.get("assemblies")
-        self.dispatcher.on_invite(InvitePolicy(gateway=self.gateway, admins=config.admins, direct=direct,
-                                               extra_trusted=trusted).on_invite)  # type: ignore[arg-type]
+            feature.register(dispatcher)
+        dispatcher.on_invite(InvitePolicy(gateway=gateway, admins=config.admins, direct=direct,
+                                          trusted=permissions).on_invite)
+        return Running(scheduler=scheduler, dispatcher=dispatcher, poster=poster)
 
     async def wait_synced(self, timeout: float = 30) -> None:
         """Wait until the first batch has been handled (tests and the demo use this)."""
-        assert self.dispatcher is not None
         await asyncio.wait_for(self.dispatcher.synced.wait(), timeout)
 
     async def stop(self) -> None:
@@ -268,12 +322,10 @@ class App:
             except (asyncio.CancelledError, Exception):
                 pass
             self._sync_task = None
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        if self.client is not None:
-            await self.client.close()
-        if self.db is not None:
-            await self.db.close()
+        if self._running is not None and self._running.scheduler.running:
+            self._running.scheduler.shutdown(wait=False)
+        if self._connection is not None:
+            await self._connection.close()
         log.info("harmony-matrix stopped")
 
     async def run_forever(self) -> None:
@@ -288,43 +340,3 @@ class App:
         finally:
             log.info("shutting down")
             await self.stop()
-
-    # -- login ----------------------------------------------------------------------------------
-
-    async def _login(self) -> None:
-        """Use the configured token, or a stored session, or log in once with the password.
-
-        Logging in on every start would create a new device each time (and trip rc_login), so a
-        password login's device and token are stored and reused.
-        """
-        assert self.client and self.gateway and self.db
-        bot = self.config.bot
-        if bot.access_token:
-            await self._restore(bot.access_token, device_id="")
-            return
-        session = await self.db.sessions.get(bot.user_id)
-        if session is not None:
-            try:
-                await self._restore(session.access_token, device_id=session.device_id)
-                return
-            except StartupError:
-                log.info("the stored session is no longer valid; logging in again")
-        if session is not None:
-            self.client.device_id = session.device_id  # nio sends the client's device_id: keep the device
-        response: Any = await self.client.login(bot.password, device_name=bot.device_name)
-        if not isinstance(response, LoginResponse):
-            raise StartupError(f"login as {bot.user_id} failed: {getattr(response, 'message', response)}")
-        await self.db.sessions.save(BotSession(user_id=bot.user_id, device_id=response.device_id,
-                                               access_token=response.access_token))
-
-    async def _restore(self, token: str, *, device_id: str) -> None:
-        assert self.client and self.gateway
-        self.client.access_token = token
-        try:
-            who = await self.gateway.whoami()
-        except UnknownToken:
-            raise StartupError(f"the access token for {self.config.bot.user_id} is not valid") from None
-        if who.get("user_id") != self.config.bot.user_id:
-            raise StartupError(
-                f"the access token belongs to {who.get('user_id')}, not {self.config.bot.user_id}")
-        self.client.restore_login(self.config.bot.user_id, who.get("device_id") or device_id, token)

@@ -10,15 +10,22 @@ import logging
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
 from harmony_matrix import __version__
 from harmony_matrix.config import Config, ConfigError, load_config
 
+if TYPE_CHECKING:
+    from harmony_matrix.assemblies.federation import Federation
+    from harmony_matrix.consensus.decisions import ChainEntry
+
 EXIT_CONFIG = 2
 
 
 def setup_logging(level: str) -> None:
+    """Log at ``level``, with the libraries' chatty or sensitive loggers held back."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(getattr(logging, level))
     # nio logs every retry at WARNING and every request at DEBUG; keep our own lines readable.
@@ -31,6 +38,7 @@ def setup_logging(level: str) -> None:
 
 
 def load_or_exit(path: str) -> Config:
+    """The configuration at ``path``, or exit 2 with its one-line error."""
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -49,7 +57,8 @@ def main() -> None:
               help="The YAML configuration file.")
 def run(config_path: str) -> None:
     """Run the bot until SIGINT or SIGTERM."""
-    from harmony_app.app import App, StartupError
+    from harmony_app.app import App
+    from harmony_app.connection import StartupError
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
@@ -112,15 +121,15 @@ def import_command(federation_file: str, config_path: str, dry_run: bool) -> Non
     sys.exit(code)
 
 
-async def _import(config: Config, federation: object, *, dry_run: bool) -> int:
+async def _import(config: Config, federation: Federation, *, dry_run: bool) -> int:
     import time
 
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
     from harmony_app.app import App, import_federation, plan_import
 
     if dry_run:
-        plan = await plan_import(config, federation)  # type: ignore[arg-type]
+        plan = await plan_import(config, federation)
         for line in plan.describe():
             click.echo(line)
         if not plan.is_empty:
@@ -130,7 +139,7 @@ async def _import(config: Config, federation: object, *, dry_run: bool) -> int:
     await app.connect()
     try:
         started = time.perf_counter()
-        plan = await plan_import(config, federation, app=app)  # type: ignore[arg-type]
+        plan = await plan_import(config, federation, app=app)
         for line in plan.describe():
             click.echo(line)
         if plan.is_empty:
@@ -141,7 +150,7 @@ async def _import(config: Config, federation: object, *, dry_run: bool) -> int:
                 bar.set_postfix_str(what)
                 bar.update(1)
 
-            report = await import_federation(app, federation, progress=progress)  # type: ignore[arg-type]
+            report = await import_federation(app, federation, progress=progress)
         click.echo(f"Done in {time.perf_counter() - started:.1f} s: {report.rooms_created} rooms created, "
                    f"{report.state_writes} state events sent.")
         for refusal in report.refusals:
@@ -175,14 +184,14 @@ def members_import(csv_file: str, config_path: str) -> None:
     setup_logging("WARNING")
 
     async def add_all() -> int:
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
         from storage.database import open_database
 
         db = await open_database(config.database_url())
         try:
             return await db.members.add_many(set(parsed.members), by=f"members import {Path(csv_file).name}",
-                                             at=datetime.now(timezone.utc))
+                                             at=datetime.now(UTC))
         finally:
             await db.close()
 
@@ -207,7 +216,7 @@ def export_decisions(config_path: str, output: str, verify: bool) -> None:
 
     config = load_or_exit(config_path)
 
-    async def read() -> list:  # type: ignore[type-arg]
+    async def read() -> list[ChainEntry]:
         db = await open_database(config.database_url())
         try:
             return await db.consensus.decisions.chain()

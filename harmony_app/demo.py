@@ -16,9 +16,10 @@ from typing import Any
 import aiohttp
 import yaml
 
+from handlers.assemblies.feature import AssembliesFeature
 from harmony_app.app import App
-from harmony_matrix.config import load_config
 from harmony_app.local_synapse import LocalSynapse
+from harmony_matrix.config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,8 @@ async def import_sample_federation(app: App, state: dict[str, Any]) -> str | Non
 
     if not SAMPLE_FEDERATION.exists():
         return None
-    feature: Any = app.features.get("assemblies")
-    if feature is None:
+    feature = app.features.get("assemblies")
+    if not isinstance(feature, AssembliesFeature):
         return None
     federation = load_federation(SAMPLE_FEDERATION.read_text(encoding="utf-8"), source=str(SAMPLE_FEDERATION))
     report = await feature.apply_federation(federation)
@@ -115,10 +116,10 @@ async def import_sample_federation(app: App, state: dict[str, Any]) -> str | Non
 
 async def _json(request: Any) -> dict[str, Any]:
     async with request as response:
-        body = await response.json(content_type=None)
+        body: dict[str, Any] = await response.json(content_type=None)
         if response.status != 200:
             raise RuntimeError(f"{response.url}: HTTP {response.status} {body}")
-        return body  # type: ignore[no-any-return]
+        return body
 
 
 async def run_demo(data_dir: Path, *, preferred_port: int = 8008) -> None:

@@ -1,7 +1,7 @@
 """harmony-matrix: consensus democracy in Matrix.
 
-The modules directly in this package form the pure core (no I/O); ``app``, ``cli``, ``__main__``,
-``demo`` and ``local_synapse`` are the composition root.
+This package is the pure core: the rules, as functions over values, with no I/O. The Matrix edge is
+``handlers``, storage is ``storage`` and the composition root (app, CLI, demo) is ``harmony_app``.
 """
 
 __version__ = "0.1.0"

@@ -4,13 +4,14 @@ A command is declared once (``CommandSpec``): its words (``"poll start"``), alia
 a summary, an example, the role it needs and where it may run. Everything else — parsing, the usage
 line, ``!h help``, the refusal messages — is derived from the declaration, so they cannot drift apart.
 This module is pure: handlers attach the function that runs the command (``CommandSpec.handler``).
+The table of all commands and the help generated from it are in ``harmony_matrix.command_table``.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,7 @@ MAX_COMMAND_LENGTH = 20_000
 
 
 def parse_word(text: str) -> str:
+    """The default parser: the text as typed."""
     return text
 
 
@@ -79,6 +81,7 @@ def parse_users(text: str) -> tuple[UserId, ...]:
 
 
 def parse_positive_int(text: str) -> int:
+    """A whole number of at least 1 (digits only: no sign, no spaces)."""
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f'"{text}" is not a whole number of at least 1')
     return int(text)
@@ -99,11 +102,13 @@ class Param:
 
     @property
     def limit(self) -> int:
+        """The most characters the value may have."""
         if self.max_length is not None:
             return self.max_length
         return DEFAULT_REST_LENGTH if self.rest else DEFAULT_WORD_LENGTH
 
     def usage(self) -> str:
+        """How the usage line shows this parameter."""
         label = "|".join(self.choices) if self.choices else f"<{self.label or self.name}>"
         if self.rest and not self.choices and not self.label:
             label = f"<{self.name}…>"
@@ -119,8 +124,12 @@ class Option:
     parser: Parser = parse_word
     metavar: str = ""
     max_length: int = 500  # characters of the raw value
+    #: The value may be several words without quotes (``closes=tomorrow 19:00``): it runs to the next
+    #: declared option, leaving the command's flags at its end to the flags.
+    words: bool = False
 
     def usage(self) -> str:
+        """How the usage line shows this option."""
         return f"[{self.name}=<{self.metavar or self.name}>]"
 
 
@@ -132,6 +141,7 @@ class Flag:
     help: str = ""
 
     def usage(self) -> str:
+        """How the usage line shows this flag."""
         return f"[{self.name}]"
 
 
@@ -177,9 +187,11 @@ class CommandSpec:
 
     @property
     def words(self) -> tuple[str, ...]:
+        """The command's name, word by word."""
         return tuple(self.name.split())
 
     def usage(self, prefix: str = "!h") -> str:
+        """The usage line, e.g. ``!h poll start <question…> [closes=<closes>] [secret]``."""
         parts = [prefix, self.name]
         parts += [p.usage() for p in self.params]
         parts += [o.usage() for o in self.options]
@@ -187,6 +199,7 @@ class CommandSpec:
         return " ".join(parts)
 
     def with_handler(self, handler: Callable[..., Any]) -> CommandSpec:
+        """The same declaration, run by ``handler``."""
         return CommandSpec(**{**self.__dict__, "handler": handler})
 
 
@@ -244,25 +257,38 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 _OPTION = re.compile(r'(?:^|\s)([a-z][a-z_-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
-def extract_options(text: str, names: Iterable[str]) -> tuple[str, dict[str, str]]:
+def extract_options(text: str, names: Iterable[str], *, words: Iterable[str] = (),
+                    flags: Iterable[str] = ()) -> tuple[str, dict[str, str]]:
     """Pull ``name=value`` options out of ``text`` (anywhere) and return (remaining text, options).
 
     Only declared names are taken, so an equals sign in free text (``A=5`` in a ballot) survives when
-    it is not a declared option. A repeated option is an error.
+    it is not a declared option. A repeated option is an error. An option named in ``words`` takes an
+    unquoted value of several words: up to the next declared option, without the ``flags`` at its end
+    (``closes=tomorrow 19:00 secret``).
     """
     wanted = set(names)
+    several = set(words)
+    flag_words = set(flags)
+    matches = [match for match in _OPTION.finditer(text) if match.group(1) in wanted]
     found: dict[str, str] = {}
     kept: list[str] = []
     last = 0
-    for match in _OPTION.finditer(text):
+    for index, match in enumerate(matches):
         key, raw = match.group(1), match.group(2)
-        if key not in wanted:
-            continue
         if key in found:
             raise ValueError(f"{key}= is given twice")
+        end = match.end()
+        if key in several and not raw.startswith('"'):
+            stop = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+            more = list(re.finditer(r"\S+", text[end:stop]))
+            while more and more[-1].group() in flag_words:
+                more.pop()
+            if more:
+                raw = " ".join([raw, *(word.group() for word in more)]).strip()
+                end += more[-1].end()
         found[key] = raw[1:-1].replace('\\"', '"') if raw.startswith('"') else raw
         kept.append(text[last : match.start()])
-        last = match.end()
+        last = end
     kept.append(text[last:])
     return " ".join(part.strip() for part in kept if part.strip()), found
 
@@ -271,9 +297,14 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
     """Parse the text after the command words into keyword arguments for the handler."""
     usage = spec.usage(prefix)
     try:
-        remaining, raw_options = extract_options(text, (o.name for o in spec.options))
+        remaining, raw_options = extract_options(text, (o.name for o in spec.options),
+                                                 words=(o.name for o in spec.options if o.words),
+                                                 flags=(f.name for f in spec.flags))
     except ValueError as exc:
         raise CommandParseError(str(exc), usage) from None
+    for flag in spec.flags:
+        if re.search(rf"(?:^|\s){re.escape(flag.name)}=", remaining):
+            raise CommandParseError(f"{flag.name} takes no value: just add the word {flag.name}", usage)
     unknown = re.findall(r'(?:^|\s)([a-z][a-z_-]*)=', remaining)
     if spec.options and unknown and not any(p.rest for p in spec.params):
         known = ", ".join(f"{o.name}=" for o in spec.options)
@@ -342,80 +373,11 @@ def _message(exc: Exception) -> str:
     return exc.message if isinstance(exc, UserError) else str(exc)
 
 
-class CommandTable:
-    """All declared commands, resolvable by their (multi-word) names and aliases."""
-
-    def __init__(self, specs: Iterable[CommandSpec] = ()) -> None:
-        self._specs: list[CommandSpec] = []
-        self._by_words: dict[tuple[str, ...], CommandSpec] = {}
-        for spec in specs:
-            self.add(spec)
-
-    def add(self, spec: CommandSpec) -> None:
-        for name in (spec.name, *spec.aliases):
-            words = tuple(name.split())
-            if words in self._by_words:
-                raise ValueError(f'command "{name}" is declared twice')
-            self._by_words[words] = spec
-        self._specs.append(spec)
-
-    def __iter__(self) -> Iterator[CommandSpec]:
-        return iter(self._specs)
-
-    def get(self, name: str) -> CommandSpec | None:
-        return self._by_words.get(tuple(name.lower().split()))
-
-    def resolve(self, text: str) -> tuple[CommandSpec, str] | None:
-        """Find the longest declared name at the start of ``text``; return it and the rest."""
-        words = text.split()
-        for length in range(min(len(words), 4), 0, -1):
-            spec = self._by_words.get(tuple(w.lower() for w in words[:length]))
-            if spec is not None:
-                rest = text
-                for word in words[:length]:
-                    rest = rest[rest.index(word) + len(word) :]
-                return spec, rest.strip()
+def length_refusal(text: str) -> str | None:
+    """Why a command text is too long to read at all (``MAX_COMMAND_LENGTH``), or None."""
+    if len(text) <= MAX_COMMAND_LENGTH:
         return None
-
-    def group_names(self, first_word: str) -> list[str]:
-        """Names of commands starting with ``first_word`` (for "did you mean" on a bare group)."""
-        return sorted(s.name for s in self._specs if s.words[0] == first_word.lower())
-
-    def suggest(self, text: str) -> list[str]:
-        """Commands whose name shares the first word, or is close to it."""
-        import difflib
-
-        first = text.split()[0].lower() if text.split() else ""
-        group = self.group_names(first)
-        if group:
-            return group
-        names = sorted({s.name for s in self._specs} | {a for s in self._specs for a in s.aliases})
-        return difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.5)
-
-
-def help_overview(specs: Iterable[CommandSpec], *, prefix: str) -> list[tuple[str, str]]:
-    """(usage, summary) lines for the given commands, sorted by name."""
-    return [(spec.usage(prefix), spec.summary) for spec in sorted(specs, key=lambda s: s.name)]
-
-
-def help_detail(spec: CommandSpec, *, prefix: str) -> list[str]:
-    """The lines of ``!h help <command>``."""
-    lines = [spec.summary, f"Usage: {spec.usage(prefix)}"]
-    for param in spec.params:
-        if param.help:
-            lines.append(f"  {param.usage()}: {param.help}")
-    for option in spec.options:
-        if option.help:
-            lines.append(f"  {option.name}=: {option.help}")
-    for flag in spec.flags:
-        if flag.help:
-            lines.append(f"  {flag.name}: {flag.help}")
-    if spec.aliases:
-        lines.append("Also: " + ", ".join(f"{prefix} {a}" for a in spec.aliases))
-    who = ROLE_WORDS[spec.role]
-    lines.append(f"Who: {who}; where: {PLACE_WORDS[spec.place]}.")
-    lines.append(f"Example: {spec.example.replace('!h ', prefix + ' ', 1)}")
-    return lines
+    return f"That command is too long for me to read: {len(text):,} characters, at most {MAX_COMMAND_LENGTH:,}."
 
 
 def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> str | None:

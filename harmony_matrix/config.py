@@ -6,12 +6,15 @@ Loading is pure apart from reading the file; ``load_config(path)`` is what the C
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harmony_matrix.ids import UserId, looks_like_user_id
 
 # Values shipped in config.sample.yaml. The bot refuses to start while any of them remains, so that
 # nobody runs a bot that points at example.org or holds a placeholder token (see mautrix ForbiddenDefault).
@@ -24,7 +27,6 @@ SAMPLE_VALUES: dict[str, Any] = {
 }
 
 DATABASE_SCHEMES = ("sqlite", "postgres", "postgresql")
-USER_ID_PATTERN = re.compile(r"^@[^:\s]+:[^\s]+$")
 
 
 class ConfigError(Exception):
@@ -41,13 +43,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-def _check_user_id(value: str) -> str:
-    if not USER_ID_PATTERN.match(value):
+def _check_user_id(value: str) -> UserId:
+    if not looks_like_user_id(value):
         raise ValueError(f'must be a Matrix user ID like "@name:server" (got "{value}")')
-    return value
+    return UserId(value)
 
 
 class HomeserverConfig(_Strict):
+    """``homeserver``: where the bot's homeserver is."""
+
     url: str = Field(description="Client-server API base URL of the bot's homeserver.")
     verify_tls: bool = Field(default=True, description="Verify the homeserver's TLS certificate.")
 
@@ -60,7 +64,9 @@ class HomeserverConfig(_Strict):
 
 
 class BotConfig(_Strict):
-    user_id: str = Field(description="The bot's Matrix user ID.")
+    """``bot``: the bot's account and how it logs in."""
+
+    user_id: UserId = Field(description="The bot's Matrix user ID.")
     access_token: str | None = Field(default=None, description="Access token (preferred).")
     password: str | None = Field(default=None, description="Password, used once to log in.")
     device_name: str = Field(default="harmony-matrix", description="Device display name.")
@@ -68,7 +74,7 @@ class BotConfig(_Strict):
 
     @field_validator("user_id")
     @classmethod
-    def _user_id(cls, value: str) -> str:
+    def _user_id(cls, value: str) -> UserId:
         return _check_user_id(value)
 
     @model_validator(mode="after")
@@ -79,6 +85,8 @@ class BotConfig(_Strict):
 
 
 class DatabaseConfig(_Strict):
+    """``database``: where the bot keeps its state."""
+
     url: str = Field(default="sqlite://harmony.db", description="sqlite:// or postgres:// URL.")
 
     @field_validator("url")
@@ -95,6 +103,8 @@ class DatabaseConfig(_Strict):
 
 
 class CommandsConfig(_Strict):
+    """``commands``: the prefixes the bot answers to."""
+
     prefix: str = Field(default="!harmony", description="Command prefix.")
     aliases: list[str] = Field(default_factory=lambda: ["!h"], description="Other prefixes.")
 
@@ -107,12 +117,16 @@ class CommandsConfig(_Strict):
 
 
 class SyncConfig(_Strict):
+    """``sync``: how the bot long-polls the homeserver."""
+
     timeout_ms: int = Field(default=30000, ge=0, le=120000, description="Long-poll timeout.")
     timeline_limit: int = Field(default=100, ge=10, le=1000, description="Events per room per sync.")
     max_rate_limit_retries: int = Field(default=5, ge=0, le=100, description="429 retries per request.")
 
 
 class LoggingConfig(_Strict):
+    """``logging``: how much the bot logs."""
+
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Log level.")
 
 
@@ -142,6 +156,8 @@ def _duration_seconds(value: Any) -> float:
 
 
 class ConsensusConfig(_Strict):
+    """``consensus``: proposals, moots, roles and elections."""
+
     reminders_before: list[float] = Field(
         default_factory=lambda: [24 * 3600.0, 3600.0],
         description="How long before a moot the reminders go out (24h, 1h; seconds as numbers).")
@@ -177,6 +193,8 @@ class ConsensusConfig(_Strict):
 
 
 class AssembliesConfig(_Strict):
+    """``assemblies``: enforcement of who may be in an assembly's rooms."""
+
     enforcement: Literal["remove", "warn-then-remove"] = Field(
         default="remove", description="What happens to someone found in a room without meeting its rule.")
     warning_grace_hours: float = Field(
@@ -186,6 +204,8 @@ class AssembliesConfig(_Strict):
 
 
 class PollsConfig(_Strict):
+    """``polls``: STAR polls."""
+
     seed_reactions: bool = Field(default=True, description="Pre-seed 0️⃣–5️⃣ on every option so voting is one click.")
     chart: bool = Field(default=True, description="Post a chart image with the results.")
     default_eligibility: Literal["members", "participants"] = Field(
@@ -199,7 +219,7 @@ class Config(_Strict):
     bot: BotConfig
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
-    admins: list[str] = Field(default_factory=list, description="Users who administer the registry.")
+    admins: list[UserId] = Field(default_factory=list, description="Users who administer the registry.")
     timezone: str = Field(default="UTC", description="Default time zone of assemblies.")
     sync: SyncConfig = Field(default_factory=SyncConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
@@ -211,10 +231,8 @@ class Config(_Strict):
 
     @field_validator("admins")
     @classmethod
-    def _admins(cls, value: list[str]) -> list[str]:
-        for user in value:
-            _check_user_id(user)
-        return value
+    def _admins(cls, value: list[str]) -> list[UserId]:
+        return [_check_user_id(user) for user in value]
 
     @field_validator("timezone")
     @classmethod
@@ -227,10 +245,18 @@ class Config(_Strict):
 
     @property
     def prefixes(self) -> tuple[str, ...]:
+        """Every prefix the bot answers to."""
         return (self.commands.prefix, *self.commands.aliases)
 
     @property
+    def display_prefix(self) -> str:
+        """The prefix shown in messages that answer no command (a reply uses the prefix the person
+        typed): the first alias, the short one people type, else the prefix."""
+        return self.commands.aliases[0] if self.commands.aliases else self.commands.prefix
+
+    @property
     def tz(self) -> ZoneInfo:
+        """The default time zone of assemblies."""
         return ZoneInfo(self.timezone)
 
     def database_url(self) -> str:
@@ -245,7 +271,7 @@ def _error_key(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc if not str(part).startswith("function-after"))
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "missing":
         return "is required"

@@ -40,3 +40,10 @@ HARMONY_ASSEMBLY: Final = "org.harmony.assembly"
 #: A content key on each message of a multi-part post (a poll's header, options, results, chart):
 #: the part's stable name, so a restart can find in the room what it already posted.
 HARMONY_POST_PART: Final = "org.harmony.post_part"
+
+# --- consensus: marker keys in the content of the bot's consensus messages --------------------
+# (for clients, tests and audits: which moot, decision, ballot or term a message is about)
+MOOT_NOTICE: Final = "org.harmony.moot_notice"
+DECISION_NOTICE: Final = "org.harmony.decision"
+BALLOT_NOTICE: Final = "org.harmony.ballot"
+TERM_NOTICE: Final = "org.harmony.term"

@@ -15,13 +15,16 @@ def server_of(user_id: str) -> str:
     return server
 
 
-#: The spec's limit on a user ID (appendices#user-identifiers), in bytes of UTF-8.
+#: The Matrix specification's limit on a user ID (appendices, "User Identifiers"), in bytes of UTF-8.
 MAX_USER_ID_LENGTH = 255
 
 
 def looks_like_user_id(text: str) -> bool:
-    """The one syntactic check for ``@localpart:server`` (and the spec's length limit)."""
-    return (text.startswith("@") and ":" in text[2:] and " " not in text
+    """The one syntactic check for ``@localpart:server``: both parts non-empty, no whitespace, and
+    within the Matrix specification's length limit."""
+    localpart, colon, server = text[1:].partition(":")
+    return (text.startswith("@") and bool(localpart) and bool(colon) and bool(server)
+            and not any(character.isspace() for character in text)
             and len(text.encode("utf-8")) <= MAX_USER_ID_LENGTH)
 
 

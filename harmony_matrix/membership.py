@@ -1,6 +1,6 @@
 """Reading the party membership registry from a CSV export (pure: the caller reads the file).
 
-Membership is special-category data (product.md §5): errors name the line and the problem but
+Membership is special-category data (docs/spec/product.md §5): errors name the line and the problem but
 never echo a row's other columns, and nothing here logs.
 """
 

@@ -4,6 +4,11 @@ Everything a person types is interpreted in the assembly's time zone (from confi
 an aware datetime in UTC, which is what we store. "Now" is always a parameter: nothing here reads the
 clock, so the same input gives the same answer in tests and in production.
 
+Reading happens in two steps, so that a command can declare ``read_when`` as its option's parser: the
+text is *read* into a ``When`` (a form is recognised, or refused with a message naming the accepted
+forms), and the ``When`` is *placed* on the calendar with ``When.resolve(now=…, tz=…)`` once the
+handler knows the assembly's zone. ``parse_when`` does both at once.
+
 Accepted ``<when>`` forms (case-insensitive):
 
 * ISO dates and times: ``2026-12-01`` (midnight at the start of that day), ``2026-12-01 19:00``,
@@ -24,16 +29,20 @@ question.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from harmony_matrix.errors import UserError
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "When",
     "format_duration",
     "format_local",
     "parse_duration",
     "parse_when",
+    "read_when",
 ]
 
 ACCEPTED_FORMS = (
@@ -101,24 +110,77 @@ def format_duration(delta: timedelta) -> str:
 def parse_when(
     text: str, *, now: datetime, tz: tzinfo, require_future: bool = False
 ) -> datetime:
-    """Turn what a person typed into an aware UTC datetime.
+    """Turn what a person typed into an aware UTC datetime (``read_when`` then ``When.resolve``).
 
     ``now`` must be aware; ``tz`` is the assembly's time zone (a ``ZoneInfo``), used for every form
     without an explicit offset. With ``require_future`` a time at or before ``now`` is refused with
     "that time is in the past (…)". See the module docstring for the accepted forms.
     """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("parse_when needs an aware 'now'")  # a programming error, not the user's
+    return read_when(text).resolve(now=now, tz=tz, require_future=require_future)
+
+
+def read_when(text: str) -> When:
+    """Read a ``<when>`` (the parser a command declares for a time option), or say why it can't.
+
+    Only the form is checked here; whether the time exists in the assembly's zone, and whether it is
+    still ahead, is for ``When.resolve``."""
     cleaned = " ".join(text.strip().lower().split())
+    original = text.strip()
     if not cleaned:
         raise UserError(f"no time given; use one of: {ACCEPTED_FORMS}")
-    result = _parse(cleaned, original=text.strip(), now=now, tz=tz).astimezone(UTC)
-    if require_future and result <= now:
-        raise UserError(
-            f"that time is in the past ({format_local(result, tz)}; "
-            f"it is now {format_local(now, tz)})"
-        )
-    return result
+    return When(text=original, form=_read(cleaned, original=original))
+
+
+@dataclass(frozen=True)
+class _Instant:
+    at: datetime  # an ISO time with an explicit offset
+
+
+@dataclass(frozen=True)
+class _Wall:
+    at: datetime  # a naive ISO date or date and time: in the assembly's zone
+
+
+@dataclass(frozen=True)
+class _Clock:
+    clock: time  # the next time the clock shows this
+
+
+@dataclass(frozen=True)
+class _Relative:
+    days: int  # calendar days, keeping the wall-clock time
+    minutes: int  # then elapsed minutes
+
+
+@dataclass(frozen=True)
+class _DayAndTime:
+    day: str  # "today", "tomorrow" or a weekday word
+    clock: time
+
+
+_Form = _Instant | _Wall | _Clock | _Relative | _DayAndTime
+
+
+@dataclass(frozen=True)
+class When:
+    """A time as typed, read but not yet placed on the calendar (see ``read_when``).
+
+    ``text`` is what the person typed, for messages."""
+
+    text: str
+    form: _Form
+
+    def resolve(self, *, now: datetime, tz: tzinfo, require_future: bool = False) -> datetime:
+        """The aware UTC instant this means at ``now`` in the zone ``tz`` (see ``parse_when``)."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("resolving a time needs an aware 'now'")  # a programming error, not the user's
+        result = _place(self.form, original=self.text, now=now, tz=tz).astimezone(UTC)
+        if require_future and result <= now:
+            raise UserError(
+                f"that time is in the past ({format_local(result, tz)}; "
+                f"it is now {format_local(now, tz)})"
+            )
+        return result
 
 
 def format_local(dt: datetime, tz: tzinfo) -> str:
@@ -134,36 +196,22 @@ def format_local(dt: datetime, tz: tzinfo) -> str:
 # --- internals ---------------------------------------------------------------------------------
 
 
-def _parse(cleaned: str, *, original: str, now: datetime, tz: tzinfo) -> datetime:
+def _read(cleaned: str, *, original: str) -> _Form:
     if _ISO_DATETIME.fullmatch(cleaned) or _ISO_DATE.fullmatch(cleaned):
-        return _parse_iso(cleaned, original=original, tz=tz)
+        parsed = _parse_iso(cleaned, original=original)
+        # An explicit offset says exactly which instant is meant.
+        return _Instant(parsed) if parsed.tzinfo is not None else _Wall(parsed)
 
     # Before durations: "7pm" would otherwise read as seven units of "pm".
     if _CLOCK.fullmatch(cleaned):
-        clock = _parse_clock(cleaned, original=original)
-        today = now.astimezone(tz).date()
-        candidate = _local(today, clock, original=original, tz=tz)
-        if candidate <= now:
-            candidate = _local(today + timedelta(days=1), clock, original=original, tz=tz)
-        return candidate
+        return _Clock(_parse_clock(cleaned, original=original))
 
     relative = cleaned.removeprefix("in ").strip()
     if _DURATION_WHOLE.fullmatch(relative):
         days, minutes = _duration_parts(relative, what="time", shown=original)
         if days == 0 and minutes == 0:
             raise UserError(f"'{original}' is no time from now; try e.g. in 2h")
-        # Calendar days first, in local wall-clock time, then elapsed minutes on the absolute line.
-        shifted = now
-        if days:
-            local = now.astimezone(tz)
-            wall = datetime.combine(local.date() + timedelta(days=days), local.timetz()).replace(
-                tzinfo=tz, fold=0
-            )
-            # A wall time landing in a gap or overlap is resolved the way zoneinfo does with fold=0
-            # (moved forward by the gap / the earlier instant): the person named no clock time, so
-            # refusing would be pedantic.
-            shifted = wall.astimezone(UTC)
-        return shifted + timedelta(minutes=minutes)
+        return _Relative(days, minutes)
 
     match = _DAY_AND_TIME.fullmatch(cleaned)
     if match and (match["day"] in ("today", "tomorrow") or match["day"] in _WEEKDAYS):
@@ -171,23 +219,50 @@ def _parse(cleaned: str, *, original: str, now: datetime, tz: tzinfo) -> datetim
             raise UserError(
                 f"'{original}' needs a time of day, e.g. {match['day']} 19:00"
             )
-        clock = _parse_clock(match["clock"], original=original)
-        today = now.astimezone(tz).date()
-        if match["day"] == "today":
-            return _local(today, clock, original=original, tz=tz)
-        if match["day"] == "tomorrow":
-            return _local(today + timedelta(days=1), clock, original=original, tz=tz)
-        # "friday 19:00" is the next Friday 19:00 still ahead: today if it is Friday and not yet 19:00.
-        ahead = (_WEEKDAYS[match["day"]] - today.weekday()) % 7
-        candidate = _local(today + timedelta(days=ahead), clock, original=original, tz=tz)
-        if candidate <= now:
-            candidate = _local(today + timedelta(days=ahead + 7), clock, original=original, tz=tz)
-        return candidate
+        return _DayAndTime(match["day"], _parse_clock(match["clock"], original=original))
 
     raise UserError(f"I can't read '{original}' as a time; use one of: {ACCEPTED_FORMS}")
 
 
-def _parse_iso(cleaned: str, *, original: str, tz: tzinfo) -> datetime:
+def _place(form: _Form, *, original: str, now: datetime, tz: tzinfo) -> datetime:
+    today = now.astimezone(tz).date()
+    match form:
+        case _Instant(at):
+            return at
+        case _Wall(at):
+            return _local(at.date(), at.time(), original=original, tz=tz)
+        case _Clock(clock):
+            candidate = _local(today, clock, original=original, tz=tz)
+            if candidate <= now:
+                candidate = _local(today + timedelta(days=1), clock, original=original, tz=tz)
+            return candidate
+        case _Relative(days, minutes):
+            # Calendar days first, in local wall-clock time, then elapsed minutes on the absolute line.
+            shifted = now
+            if days:
+                local = now.astimezone(tz)
+                wall = datetime.combine(local.date() + timedelta(days=days), local.timetz()).replace(
+                    tzinfo=tz, fold=0
+                )
+                # A wall time landing in a gap or overlap is resolved the way zoneinfo does with fold=0
+                # (moved forward by the gap / the earlier instant): the person named no clock time, so
+                # refusing would be pedantic.
+                shifted = wall.astimezone(UTC)
+            return shifted + timedelta(minutes=minutes)
+        case _DayAndTime("today", clock):
+            return _local(today, clock, original=original, tz=tz)
+        case _DayAndTime("tomorrow", clock):
+            return _local(today + timedelta(days=1), clock, original=original, tz=tz)
+        case _DayAndTime(day, clock):
+            # "friday 19:00" is the next Friday 19:00 still ahead: today if it is Friday and not yet 19:00.
+            ahead = (_WEEKDAYS[day] - today.weekday()) % 7
+            candidate = _local(today + timedelta(days=ahead), clock, original=original, tz=tz)
+            if candidate <= now:
+                candidate = _local(today + timedelta(days=ahead + 7), clock, original=original, tz=tz)
+            return candidate
+
+
+def _parse_iso(cleaned: str, *, original: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(cleaned.upper())
     except ValueError:
@@ -195,9 +270,7 @@ def _parse_iso(cleaned: str, *, original: str, tz: tzinfo) -> datetime:
             f"'{original}' looks like a date but isn't a valid one; "
             "use e.g. 2026-12-01 or 2026-12-01 19:00"
         ) from None
-    if parsed.tzinfo is not None:
-        return parsed  # an explicit offset says exactly which instant is meant
-    return _local(parsed.date(), parsed.time(), original=original, tz=tz)
+    return parsed
 
 
 def _parse_clock(text: str, *, original: str) -> time:
@@ -223,7 +296,7 @@ def _local(day: date, clock: time, *, original: str, tz: tzinfo) -> datetime:
     early = naive.replace(tzinfo=tz, fold=0)
     late = naive.replace(tzinfo=tz, fold=1)
     shown = f"{naive:%Y-%m-%d %H:%M}"
-    zone = getattr(tz, "key", None) or str(tz)
+    zone = tz.key if isinstance(tz, ZoneInfo) else str(tz)
     # Round-tripping through UTC changes the wall time exactly when it falls in a gap.
     if early.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise UserError(

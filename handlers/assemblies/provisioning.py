@@ -7,7 +7,7 @@ only the state events that drift (``detect_drift``). Applying an unchanged feder
 sends nothing at all: the import is idempotent.
 
 Rooms are created as room version 12 with the bot as creator: it has infinite power there and
-must never appear in ``users`` of the power levels (matrix-facts §0.1).
+must never appear in ``users`` of the power levels (docs/spec/matrix-facts.md §0.1).
 """
 
 from __future__ import annotations
@@ -15,38 +15,34 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from handlers.assemblies.presence import Presence
+from handlers.assemblies.stores import AuditLog, RegistryStore
 from handlers.matrix.gateway import MatrixError, MatrixGateway
+from handlers.ports import Clock
 from harmony_matrix import event_types as et
-from harmony_matrix.assemblies.assembly import Assembly, Federation
-from harmony_matrix.assemblies.federation_file import (
+from harmony_matrix.assemblies.assembly import Assembly
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.assemblies.import_plan import (
     CreateAssembly,
     FederationPlan,
     RemoveAssembly,
     UpdateAssembly,
     plan_changes,
 )
+from harmony_matrix.assemblies.room_policy import CHILD_ROOM_KINDS, RoomKind, desired_room_state
+from harmony_matrix.assemblies.room_state import Drift, RoomState, detect_drift
+from harmony_matrix.assemblies.server_acl import acl_inexpressible, server_denied
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import RoomId, UserId
-from harmony_matrix.assemblies.room_policy import (
-    CHILD_ROOM_KINDS,
-    Drift,
-    RoomKind,
-    RoomState,
-    acl_inexpressible,
-    desired_room_state,
-    detect_drift,
-    server_denied,
-)
 
 log = logging.getLogger(__name__)
 
 #: The room version we create. In v12 the creator (the bot) has infinite power.
 ROOM_VERSION = "12"
 
-# Synapse's own defaults for the ``events`` map (matrix-facts §3). ``power_level_content_override``
+# Synapse's own defaults for the ``events`` map (docs/spec/matrix-facts.md §3). ``power_level_content_override``
 # replaces the whole map, so we start from these to keep e.g. the tombstone at 150.
 SYNAPSE_DEFAULT_EVENTS: Mapping[str, int] = {
     et.ROOM_NAME: 50,
@@ -65,22 +61,6 @@ ROOM_TITLES: Mapping[RoomKind, str] = {
     RoomKind.VOTES: "Votes",
     RoomKind.SECRETARIAT: "Secretariat",
 }
-
-
-class RegistryStore(Protocol):
-    """What provisioning needs from the registry (``storage.assemblies`` supplies it)."""
-
-    async def federation(self) -> Federation: ...
-    async def save(self, assembly: Assembly, *, position: int | None = None) -> None: ...
-    async def remove(self, slug: str) -> None: ...
-    async def set_room(self, slug: str, kind: str, room_id: RoomId, *, room_version: str = ...) -> None: ...
-    async def rooms_of(self, slug: str) -> dict[str, RoomId]: ...
-
-
-class AuditLog(Protocol):
-    async def record(self, action: str, *, at: datetime, room_id: RoomId | None = None,
-                     target_user: UserId | None = None, reason: str | None = None,
-                     actor: UserId | None = None) -> Any: ...
 
 
 Progress = Callable[[str], None]
@@ -130,8 +110,9 @@ class Provisioner:
     """Creates and repairs the rooms of assemblies. Stateless apart from its collaborators."""
 
     def __init__(self, *, gateway: MatrixGateway, registry: RegistryStore, audit: AuditLog,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Clock) -> None:
         self.gateway = gateway
+        self.presence = Presence(gateway)
         self.registry = registry
         self.audit = audit
         self.clock = clock
@@ -204,8 +185,7 @@ class Provisioner:
         """Create the missing rooms of ``assembly`` (all of them, for a new one)."""
         rooms = await self.registry.rooms_of(assembly.slug)
         created = 0
-        parent_spaces = [await self._space_of(p) for p in assembly.parents]
-        parent_spaces = [s for s in parent_spaces if s]
+        parent_spaces = await self._spaces_of(assembly.parents)
         space = rooms.get(RoomKind.SPACE.value)
         if space is None:
             space = await self._create_room(assembly, RoomKind.SPACE, space_id=None,
@@ -222,7 +202,7 @@ class Provisioner:
             created += 1
         for officer in assembly.officers:
             secretariat = (await self.registry.rooms_of(assembly.slug))[RoomKind.SECRETARIAT.value]
-            await self._invite_quietly(secretariat, officer)
+            await self.presence.invite(secretariat, officer)
         return created
 
     async def _create_room(self, assembly: Assembly, kind: RoomKind, *, space_id: RoomId | None,
@@ -257,6 +237,11 @@ class Provisioner:
 
     async def _space_of(self, slug: str) -> RoomId | None:
         return (await self.registry.rooms_of(slug)).get(RoomKind.SPACE.value)
+
+    async def _spaces_of(self, slugs: Iterable[str]) -> list[RoomId]:
+        """The spaces of ``slugs`` that exist, in order."""
+        spaces = [await self._space_of(slug) for slug in slugs]
+        return [space for space in spaces if space is not None]
 
     async def _update_name_topic(self, op: UpdateAssembly, federation: Federation) -> int:
         changed = {c.field for c in op.changes}
@@ -295,8 +280,8 @@ class Provisioner:
         assembly = federation[slug]
         rooms = await self.registry.rooms_of(slug)
         space = rooms[RoomKind.SPACE.value]
-        parent_spaces = [s for s in [await self._space_of(p) for p in assembly.parents] if s]
-        nested = [s for s in [await self._space_of(c.slug) for c in federation.children(slug)] if s]
+        parent_spaces = await self._spaces_of(assembly.parents)
+        nested = await self._spaces_of(c.slug for c in federation.children(slug))
         children = [rooms[k.value] for k in CHILD_ROOM_KINDS if k.value in rooms]
         return desired_room_state(
             assembly, RoomKind(kind), bot=self.bot, via=self.via, space_id=space,
@@ -327,10 +312,3 @@ class Provisioner:
             if drifts:
                 repaired[kind] = drifts
         return repaired
-
-    async def _invite_quietly(self, room_id: RoomId, user_id: UserId) -> None:
-        try:
-            await self.gateway.invite(room_id, user_id)
-        except MatrixError as exc:
-            # Already joined or invited: nothing to do.
-            log.debug("invite of an officer to %s not sent: %s", room_id, exc.errcode)

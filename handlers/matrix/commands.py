@@ -14,7 +14,7 @@ from the declaration — never inside a command.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,11 +22,11 @@ from nio import RoomMessageText
 
 from handlers.matrix.direct import DirectChats
 from handlers.matrix.gateway import MatrixGateway
-from handlers.matrix.render import notice
+from handlers.matrix.posting import Poster
+from harmony_matrix.command_table import CommandTable, unknown_command
 from harmony_matrix.commands import (
     CommandParseError,
     CommandSpec,
-    CommandTable,
     Flag,
     Option,
     Param,
@@ -34,10 +34,12 @@ from harmony_matrix.commands import (
     Role,
     bind_arguments,
     find_invocation,
+    length_refusal,
     management_refusal,
     refusal,
 )
 from harmony_matrix.errors import UserError
+from harmony_matrix.ids import EventId, RoomId, UserId
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def collect_commands(handler_object: object) -> list[CommandSpec]:
     for attribute in dir(handler_object):
         method = getattr(handler_object, attribute, None)
         spec = getattr(method, _SPEC_ATTR, None)
-        if isinstance(spec, CommandSpec):
+        if isinstance(spec, CommandSpec) and callable(method):
             specs.append(spec.with_handler(method))
     return specs
 
@@ -77,7 +79,7 @@ def collect_commands(handler_object: object) -> list[CommandSpec]:
 class RoomContext:
     """What the bot knows about the room a command came from."""
 
-    room_id: str
+    room_id: RoomId
     is_direct: bool
     assembly: str | None = None  # slug of the assembly this room belongs to
     room_kind: str | None = None  # discussion / announcements / votes / secretariat / space
@@ -86,10 +88,15 @@ class RoomContext:
 class Permissions(Protocol):
     """Who the sender is, and what the room is. Later features (assemblies) supply richer ones."""
 
-    async def room_context(self, room_id: str) -> RoomContext: ...
-    async def role_of(self, user_id: str, room: RoomContext) -> Role: ...
-    async def manages(self, user_id: str, slug: str) -> bool:
+    async def room_context(self, room_id: RoomId) -> RoomContext: ...
+    async def role_of(self, user_id: UserId, room: RoomContext) -> Role: ...
+
+    async def manages(self, user_id: UserId, slug: str) -> bool:
         """Whether ``user_id`` is an officer (secretary or deputy) of assembly ``slug``."""
+        ...
+
+    async def may_invite_bot(self, user_id: UserId) -> bool:
+        """Whether ``user_id``, not being an admin, may bring the bot into a group room."""
         ...
 
 
@@ -100,25 +107,33 @@ class ConfigPermissions:
         self.admins = frozenset(admins)
         self.direct = direct
 
-    async def room_context(self, room_id: str) -> RoomContext:
+    async def room_context(self, room_id: RoomId) -> RoomContext:
+        """A room is direct when it is a recorded direct chat; without assemblies it is in none."""
         return RoomContext(room_id=room_id, is_direct=await self.direct.is_direct(room_id))
 
-    async def role_of(self, user_id: str, room: RoomContext) -> Role:
+    async def role_of(self, user_id: UserId, room: RoomContext) -> Role:
+        """Config admins are admins everywhere; everyone else is everyone."""
         return Role.ADMIN if user_id in self.admins else Role.EVERYONE
 
-    async def manages(self, user_id: str, slug: str) -> bool:
-        return False  # without the assemblies feature there are no officers
+    async def manages(self, user_id: UserId, slug: str) -> bool:
+        """Without the assemblies feature there are no officers."""
+        return False
+
+    async def may_invite_bot(self, user_id: UserId) -> bool:
+        """Only admins bring the bot into group rooms (``InvitePolicy`` checks them itself)."""
+        return False
 
 
 class CommandContext:
     """Everything a command needs about its invocation, and how to answer it."""
 
-    def __init__(self, *, gateway: MatrixGateway, room: RoomContext, sender: str, event_id: str,
-                 prefix: str, role: Role, thread_root: str | None, table: CommandTable,
+    def __init__(self, *, poster: Poster, room: RoomContext, sender: UserId, event_id: EventId,
+                 prefix: str, role: Role, thread_root: EventId | None, table: CommandTable,
                  permissions: Permissions) -> None:
-        self.gateway = gateway
+        self.poster = poster
+        self.gateway: MatrixGateway = poster.gateway
         self.room = room
-        self.room_id = room.room_id
+        self.room_id: RoomId = room.room_id
         self.sender = sender
         self.event_id = event_id
         self.prefix = prefix
@@ -126,51 +141,56 @@ class CommandContext:
         self.thread_root = thread_root
         self.table = table
         self.permissions = permissions
-        self._replies = 0
+        self._posts = 0
 
-    async def reply(self, text: str, html: str | None = None, *, mention: bool = False) -> str:
-        """Answer as a reply to the command. Replies carry a deterministic transaction ID derived from
-        the command's event ID, so a command re-handled after a crash does not answer twice."""
-        self._replies += 1
-        content = notice(text, html, reply_to=self.event_id, thread_root=self.thread_root,
-                         mentions=[self.sender] if mention else [])
-        return await self.gateway.send_event(self.room_id, "m.room.message", content,
-                                             txn_seed=f"reply:{self.event_id}:{self._replies}")
+    async def reply(self, text: str, html: str | None = None, *, mention: bool = False) -> EventId:
+        """Answer as a reply to the command (in its thread, if it was sent in one). Replies carry a
+        deterministic transaction ID derived from the command's event ID, so a command re-handled
+        after a crash does not answer twice."""
+        self._posts += 1
+        return await self.poster.notice(
+            self.room_id, text, html, txn_seed=f"reply:{self.event_id}:{self._posts}", reply_to=self.event_id,
+            thread_root=self.thread_root, mentions=[self.sender] if mention else [])
 
-    async def send(self, room_id: str, text: str, html: str | None = None) -> str:
+    async def send(self, room_id: str, text: str, html: str | None = None) -> EventId:
         """Post a notice in another room (e.g. the announcements room), also deduplicated on replay."""
-        self._replies += 1
-        return await self.gateway.send_event(room_id, "m.room.message", notice(text, html),
-                                             txn_seed=f"send:{self.event_id}:{self._replies}")
+        self._posts += 1
+        return await self.poster.notice(room_id, text, html, txn_seed=f"send:{self.event_id}:{self._posts}")
 
 
 class CommandRouter:
-    """Turns ``!h …`` messages into command calls."""
+    """Turns ``!h …`` messages into command calls: parse, check who may run it where, run, reply."""
 
-    def __init__(self, *, gateway: MatrixGateway, table: CommandTable, prefixes: tuple[str, ...],
+    def __init__(self, *, poster: Poster, table: CommandTable, prefixes: tuple[str, ...],
                  permissions: Permissions) -> None:
-        self.gateway = gateway
+        self.poster = poster
         self.table = table
         self.prefixes = prefixes
         self.permissions = permissions
 
-    async def handle_message(self, room_id: str, event: RoomMessageText) -> None:
-        invocation = find_invocation(event.body or "", self.prefixes)
+    async def handle_message(self, room_id: RoomId, event: RoomMessageText) -> None:
+        """Run the command in ``event``, if it addresses the bot (the dispatcher's callback)."""
+        invocation = find_invocation(event.body if isinstance(event.body, str) else "", self.prefixes)
         if invocation is None:
             return
+        sender = UserId(event.sender)
         room = await self.permissions.room_context(room_id)
-        role = await self.permissions.role_of(event.sender, room)
-        relates = (event.source.get("content") or {}).get("m.relates_to") or {}
-        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
-        ctx = CommandContext(gateway=self.gateway, room=room, sender=event.sender, event_id=event.event_id,
-                             prefix=invocation.prefix, role=role, thread_root=thread_root, table=self.table,
-                             permissions=self.permissions)
+        role = await self.permissions.role_of(sender, room)
+        ctx = CommandContext(poster=self.poster, room=room, sender=sender, event_id=EventId(event.event_id),
+                             prefix=invocation.prefix, role=role, thread_root=thread_root_of(event.source),
+                             table=self.table, permissions=self.permissions)
         await self.run(ctx, invocation.text or "help")
 
     async def run(self, ctx: CommandContext, text: str) -> None:
+        """Resolve ``text`` (the words after the prefix), check the declaration's rules, run it, and
+        answer every failure the sender can do something about."""
+        too_long = length_refusal(text)
+        if too_long:
+            await ctx.reply(too_long)
+            return
         resolved = self.table.resolve(text)
         if resolved is None:
-            await ctx.reply(self._unknown(text, ctx.prefix))
+            await ctx.reply(unknown_command(self.table, text, prefix=ctx.prefix))
             return
         spec, rest = resolved
         why_not = refusal(spec, role=ctx.role, place_ok=place_allows(spec.place, ctx.room), prefix=ctx.prefix)
@@ -198,19 +218,20 @@ class CommandRouter:
                             f"It has been logged (reference {ctx.event_id}); nothing was changed half-way "
                             "that you need to undo.")
 
-    def _unknown(self, text: str, prefix: str) -> str:
-        words = text.split()
-        group = self.table.group_names(words[0]) if words else []
-        # "poll strat": the group exists, the subcommand does not — name both words, not just "poll".
-        asked = " ".join(words[:2]) if group and len(words) > 1 else (words[0] if words else text)
-        suggestions = group or self.table.suggest(text)
-        hint = ""
-        if suggestions:
-            hint = " Did you mean: " + ", ".join(f"{prefix} {s}" for s in suggestions) + "?"
-        return f'I don\'t know the command "{asked}".{hint} Send {prefix} help for the list.'
+
+def thread_root_of(source: Mapping[str, Any]) -> EventId | None:
+    """The thread a message was sent in, from its raw event; None outside threads (and for relations
+    that are not well-formed: a client's mistake must not stop the command)."""
+    content = source.get("content")
+    relates = content.get("m.relates_to") if isinstance(content, Mapping) else None
+    if not isinstance(relates, Mapping) or relates.get("rel_type") != "m.thread":
+        return None
+    root = relates.get("event_id")
+    return EventId(root) if isinstance(root, str) and root else None
 
 
 def place_allows(place: Place, room: RoomContext) -> bool:
+    """Whether a command declared for ``place`` may run in ``room``."""
     if place is Place.DIRECT:
         return room.is_direct
     if place is Place.ASSEMBLY:

@@ -9,38 +9,41 @@ room is not private to the bot's eyes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
 from handlers.matrix.gateway import MatrixError, MatrixGateway
-from handlers.matrix.render import notice
+from handlers.ports import Clock
+from harmony_matrix.ids import RoomId, UserId
 
 log = logging.getLogger(__name__)
 
 
 class DirectChatRecords(Protocol):
-    async def room_of(self, user_id: str) -> str | None: ...
-    async def user_of(self, room_id: str) -> str | None: ...
+    """Which room is the bot's direct chat with whom (``storage.core.stores.DirectChatStore``)."""
+
+    async def room_of(self, user_id: str) -> RoomId | None: ...
+    async def user_of(self, room_id: str) -> UserId | None: ...
     async def remember(self, user_id: str, room_id: str, *, at: datetime) -> None: ...
-    async def forget(self, user_id: str) -> None: ...
 
 
 class DirectChats:
-    """Find, open and use the bot's direct chat with someone."""
+    """Find, open and remember the bot's direct chat with someone (``Poster.dm`` writes in it)."""
 
-    def __init__(self, *, gateway: MatrixGateway, records: DirectChatRecords, clock: Callable[[], datetime]) -> None:
+    def __init__(self, *, gateway: MatrixGateway, records: DirectChatRecords, clock: Clock) -> None:
         self.gateway = gateway
         self.records = records
         self.clock = clock
 
     async def is_direct(self, room_id: str) -> bool:
+        """Whether ``room_id`` is a recorded direct chat with someone."""
         return await self.records.user_of(room_id) is not None
 
     async def remember(self, user_id: str, room_id: str) -> None:
+        """Record ``room_id`` as the direct chat with ``user_id`` (their invite, or one the bot opened)."""
         await self.records.remember(user_id, room_id, at=self.clock())
 
-    async def room_for(self, user_id: str) -> str:
+    async def room_for(self, user_id: str) -> RoomId:
         """The person's direct chat, opening one if there is none (or the old one is gone)."""
         room_id = await self.records.room_of(user_id)
         if room_id is not None:
@@ -59,11 +62,3 @@ class DirectChats:
             return any(m.user_id == user_id and m.membership == "invite" for m in await self.gateway.members(room_id))
         except MatrixError:
             return False
-
-    async def tell(self, user_id: str, text: str, html: str | None = None, *, txn_seed: str | None = None) -> str:
-        """Send a private notice to one person and return their direct chat's room ID.
-
-        ``txn_seed`` makes a replayed send a no-op (the server deduplicates the transaction)."""
-        room_id = await self.room_for(user_id)
-        await self.gateway.send_event(room_id, "m.room.message", notice(text, html), txn_seed=txn_seed)
-        return room_id

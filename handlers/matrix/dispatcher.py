@@ -31,28 +31,40 @@ from nio import (
 )
 
 from handlers.matrix.gateway import MatrixError, MatrixGateway
+from harmony_matrix.ids import EventId, RoomId, UserId
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[str, Any], Awaitable[None]]
-InviteCallback = Callable[[str, str, bool], Awaitable[None]]
+#: ``callback(room_id, event)`` for a nio event of a registered class.
+EventCallback = Callable[[RoomId, Any], Awaitable[None]]
+#: ``callback(room_id, inviter, is_direct)`` when the bot is invited.
+InviteCallback = Callable[[RoomId, UserId, bool], Awaitable[None]]
 
 # Keep gap filling bounded: after a very long outage we catch up at most this many events per room.
 MAX_GAP_EVENTS = 5000
 
 
 class SyncTokenStore(Protocol):
-    async def get_token(self, user_id: str) -> str | None: ...
-    async def set_token(self, user_id: str, token: str) -> None: ...
+    """Where the token of the last fully handled batch is kept, per bot account."""
+
+    async def get_token(self, user_id: UserId) -> str | None: ...
+    async def set_token(self, user_id: UserId, token: str) -> None: ...
 
 
 class ProcessedEvents(Protocol):
-    async def is_processed(self, event_id: str) -> bool: ...
-    async def mark_processed(self, event_id: str, room_id: str, kind: str) -> None: ...
+    """Which events were handled, so a replayed batch does not act twice."""
+
+    async def is_processed(self, event_id: EventId) -> bool: ...
+
+    async def mark_processed(self, event_id: EventId, room_id: RoomId, kind: str) -> bool:
+        """Record ``event_id`` as handled; False when it already was."""
+        ...
 
 
 @dataclass
 class SyncSettings:
+    """How the sync loop asks and backs off (from ``config.sync``)."""
+
     timeout_ms: int = 30000
     timeline_limit: int = 100
     # Backoff when /sync fails with an error the server sent (not a dropped connection; nio retries those).
@@ -68,15 +80,18 @@ class _Route:
 
 @dataclass
 class BatchStats:
+    """What handling one batch did (tests and logs read it)."""
+
     handled: int = 0
     skipped_duplicates: int = 0
     failed: int = 0
     gap_events: int = 0
-    failed_event_ids: list[str] = field(default_factory=list)
+    failed_event_ids: list[EventId] = field(default_factory=list)
 
 
 def sync_filter(timeline_limit: int) -> dict[str, Any]:
-    """No presence, typing or account data; a larger timeline; full member lists (see matrix-facts §5)."""
+    """No presence, typing or account data; a larger timeline; full member lists (the bot answers
+    "has this person joined?" from its sync cache, so lazy loading of members stays off)."""
     return {
         "presence": {"not_types": ["*"]},
         "account_data": {"not_types": ["*"]},
@@ -142,7 +157,7 @@ class Dispatcher:
 
     async def sync_once(self, *, first: bool = False) -> BatchStats:
         """One /sync request and its batch. On the first call after start, state is fetched in full."""
-        user_id = self.client.user_id
+        user_id = self.gateway.user_id
         if first:
             self.token = await self.tokens.get_token(user_id)
         fresh_start = self.token is None
@@ -162,8 +177,9 @@ class Dispatcher:
         else:
             await self._handle_timelines(response, stats)
         await self._handle_invites(response)
-        await self.tokens.set_token(user_id, response.next_batch)
-        self.token = response.next_batch
+        next_batch = str(response.next_batch)
+        await self.tokens.set_token(user_id, next_batch)
+        self.token = next_batch
         self.synced.set()
         for callback in self._batch_callbacks:
             try:
@@ -175,7 +191,8 @@ class Dispatcher:
     # -- batch handling -------------------------------------------------------------------------
 
     async def _handle_timelines(self, response: SyncResponse, stats: BatchStats) -> None:
-        for room_id, info in response.rooms.join.items():
+        for room, info in response.rooms.join.items():
+            room_id = RoomId(room)
             events: list[Any] = []
             if info.timeline.limited and info.timeline.prev_batch and self.token:
                 gap = await self._fill_gap(room_id, info.timeline.prev_batch, self.token)
@@ -184,7 +201,7 @@ class Dispatcher:
             events.extend(info.timeline.events)
             await self.dispatch_events(room_id, events, stats)
 
-    async def _fill_gap(self, room_id: str, prev_batch: str, since: str) -> list[Any]:
+    async def _fill_gap(self, room_id: RoomId, prev_batch: str, since: str) -> list[Any]:
         """Events between our last token and the start of a limited timeline, oldest first."""
         collected: list[dict[str, Any]] = []
         start = prev_batch
@@ -208,13 +225,14 @@ class Dispatcher:
                 len(collected), room_id)
         return [Event.parse_event(raw) for raw in collected]
 
-    async def dispatch_events(self, room_id: str, events: Sequence[Any], stats: BatchStats) -> None:
+    async def dispatch_events(self, room_id: RoomId, events: Sequence[Any], stats: BatchStats) -> None:
         """Offer each event to its handlers once; failures are isolated per event."""
-        own = self.client.user_id
+        own = self.gateway.user_id
         for event in events:
-            event_id = getattr(event, "event_id", None)
-            if not event_id:
+            raw_id = getattr(event, "event_id", None)
+            if not raw_id:
                 continue
+            event_id = EventId(str(raw_id))
             if isinstance(event, RoomMessageNotice):
                 continue
             routes = [r for r in self._routes if isinstance(event, r.event_types)
@@ -243,14 +261,15 @@ class Dispatcher:
             await self.processed.mark_processed(event_id, room_id, "handled" if ok else "failed")
 
     async def _handle_invites(self, response: SyncResponse) -> None:
-        own = self.client.user_id
-        for room_id, info in response.rooms.invite.items():
-            inviter = None
+        own = self.gateway.user_id
+        for room, info in response.rooms.invite.items():
+            room_id = RoomId(room)
+            inviter: UserId | None = None
             is_direct = False
             for event in info.invite_state:
                 if (isinstance(event, InviteMemberEvent) and event.state_key == own
                         and event.membership == "invite"):
-                    inviter = event.sender
+                    inviter = UserId(event.sender)
                     is_direct = bool(event.content.get("is_direct"))
             if inviter is None:
                 continue

@@ -20,6 +20,8 @@ from urllib.parse import quote, urlencode
 
 from nio import AsyncClient, ErrorResponse, Response, UploadResponse
 
+from harmony_matrix.ids import EventId, RoomId, UserId
+
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +85,7 @@ _ERRORS: dict[str, type[MatrixError]] = {
 }
 
 
-class JsonResponse(Response):
+class JsonResponse(Response):  # type: ignore[misc]  # nio ships no type information
     """Any successful JSON answer, kept as a dict (nio's per-endpoint classes cannot parse all of ours)."""
 
     def __init__(self, content: dict[str, Any]) -> None:
@@ -92,6 +94,7 @@ class JsonResponse(Response):
 
     @classmethod
     def from_dict(cls, parsed_dict: dict[str, Any]) -> JsonResponse | ErrorResponse:
+        """nio's parsing hook: an error answer becomes nio's ``ErrorResponse`` (see ``raise_for``)."""
         if isinstance(parsed_dict, dict) and "errcode" in parsed_dict:
             return ErrorResponse.from_dict(parsed_dict)
         if isinstance(parsed_dict, list):  # e.g. GET /rooms/{id}/state answers with a JSON array
@@ -122,7 +125,9 @@ def new_txn_id(seed: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Member:
-    user_id: str
+    """One room member as ``/members`` lists them."""
+
+    user_id: UserId
     membership: str
     display_name: str | None = None
 
@@ -134,12 +139,14 @@ class MatrixGateway:
         self.client = client
 
     @property
-    def user_id(self) -> str:
-        return self.client.user_id
+    def user_id(self) -> UserId:
+        """The bot's own user ID."""
+        return UserId(str(self.client.user_id))
 
     @property
     def server_name(self) -> str:
-        return self.client.user_id.partition(":")[2]
+        """The bot's homeserver name (the part of its user ID after the colon)."""
+        return self.user_id.partition(":")[2]
 
     async def request(self, method: str, path: str, body: Any = None, *,
                       query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -153,36 +160,41 @@ class MatrixGateway:
         except (OSError, TimeoutError) as exc:
             raise ServerUnavailable(str(exc) or exc.__class__.__name__, path=path) from exc
         raise_for(response, path)
-        return response.content
+        content: dict[str, Any] = response.content
+        return content
 
     # -- identity -------------------------------------------------------------------------------
 
     async def whoami(self) -> dict[str, Any]:
+        """Who the access token belongs to (``user_id``, ``device_id``)."""
         return await self.request("GET", "/v3/account/whoami")
 
     async def set_display_name(self, name: str) -> None:
+        """Set the bot's display name."""
         await self.request("PUT", f"/v3/profile/{quote(self.user_id)}/displayname", {"displayname": name})
 
     # -- sending --------------------------------------------------------------------------------
 
     async def send_event(self, room_id: str, event_type: str, content: dict[str, Any], *,
-                         txn_seed: str | None = None) -> str:
+                         txn_seed: str | None = None) -> EventId:
         """Send a timeline event and return its event ID."""
         txn = new_txn_id(txn_seed)
         result = await self.request(
             "PUT", f"/v3/rooms/{quote(room_id)}/send/{quote(event_type)}/{txn}", content)
-        return str(result["event_id"])
+        return EventId(str(result["event_id"]))
 
-    async def react(self, room_id: str, event_id: str, key: str, *, txn_seed: str | None = None) -> str:
+    async def react(self, room_id: str, event_id: str, key: str, *, txn_seed: str | None = None) -> EventId:
+        """Annotate ``event_id`` with ``key`` (a reaction) and return the reaction's event ID."""
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
         return await self.send_event(room_id, "m.reaction", content, txn_seed=txn_seed)
 
     async def redact(self, room_id: str, event_id: str, reason: str | None = None, *,
-                     txn_seed: str | None = None) -> str:
+                     txn_seed: str | None = None) -> EventId:
+        """Redact ``event_id``; returns the redaction's event ID (empty when the server sends none)."""
         body = {"reason": reason} if reason else {}
         result = await self.request(
             "PUT", f"/v3/rooms/{quote(room_id)}/redact/{quote(event_id)}/{new_txn_id(txn_seed)}", body)
-        return str(result.get("event_id", ""))
+        return EventId(str(result.get("event_id", "")))
 
     async def upload(self, data: bytes, *, content_type: str, filename: str) -> str:
         """Upload media and return its mxc:// URI."""
@@ -204,46 +216,54 @@ class MatrixGateway:
             return None
 
     async def get_state(self, room_id: str) -> list[dict[str, Any]]:
+        """Every current state event of ``room_id`` (``JsonResponse`` wraps the server's array)."""
         result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/state")
-        return result if isinstance(result, list) else result.get("chunk", [])  # type: ignore[return-value]
+        events: list[dict[str, Any]] = result.get("chunk", [])
+        return events
 
     async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
-                        state_key: str = "") -> str:
+                        state_key: str = "") -> EventId:
+        """Set a state event and return its event ID."""
         result = await self.request(
             "PUT", f"/v3/rooms/{quote(room_id)}/state/{quote(event_type)}/{quote(state_key)}", content)
-        return str(result.get("event_id", ""))
+        return EventId(str(result.get("event_id", "")))
 
     # -- membership -----------------------------------------------------------------------------
 
-    async def join(self, room_id: str, *, via: Iterable[str] = ()) -> str:
+    async def join(self, room_id: str, *, via: Iterable[str] = ()) -> RoomId:
         """Join a room; ``via`` is required for remote room-version-12 rooms (nio cannot pass it)."""
         servers = list(dict.fromkeys(via))
         query = {"via": servers, "server_name": servers} if servers else None
         result = await self.request("POST", f"/v3/join/{quote(room_id)}", {}, query=query)
-        return str(result.get("room_id", room_id))
+        return RoomId(str(result.get("room_id", room_id)))
 
     async def knock(self, room_id: str, *, via: Iterable[str] = (), reason: str | None = None) -> None:
+        """Ask to join ``room_id`` (``via`` as for :meth:`join`)."""
         servers = list(dict.fromkeys(via))
         body = {"reason": reason} if reason else {}
         await self.request("POST", f"/v3/knock/{quote(room_id)}", body,
                            query={"via": servers, "server_name": servers} if servers else None)
 
     async def leave(self, room_id: str, *, reason: str | None = None) -> None:
+        """Leave ``room_id`` (or decline an invite to it)."""
         await self.request("POST", f"/v3/rooms/{quote(room_id)}/leave", {"reason": reason} if reason else {})
 
     async def invite(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        """Invite ``user_id`` to ``room_id``."""
         body: dict[str, Any] = {"user_id": user_id}
         if reason:
             body["reason"] = reason
         await self.request("POST", f"/v3/rooms/{quote(room_id)}/invite", body)
 
     async def kick(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        """Remove ``user_id`` from ``room_id``."""
         body: dict[str, Any] = {"user_id": user_id}
         if reason:
             body["reason"] = reason
         await self.request("POST", f"/v3/rooms/{quote(room_id)}/kick", body)
 
     async def ban(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        """Ban ``user_id`` from ``room_id``."""
         body: dict[str, Any] = {"user_id": user_id}
         if reason:
             body["reason"] = reason
@@ -255,28 +275,29 @@ class MatrixGateway:
         members = []
         for event in result.get("chunk", []):
             content = event.get("content", {})
-            members.append(Member(event["state_key"], content.get("membership", ""),
+            members.append(Member(UserId(event["state_key"]), content.get("membership", ""),
                                   content.get("displayname")))
         return members
 
-    async def joined_members(self, room_id: str) -> set[str]:
+    async def joined_members(self, room_id: str) -> set[UserId]:
+        """Who has joined ``room_id``, as the server says now."""
         result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/joined_members")
-        return set(result.get("joined", {}))
+        return {UserId(user) for user in result.get("joined", {})}
 
-    def cached_joined(self, room_id: str) -> set[str] | None:
+    def cached_joined(self, room_id: str) -> set[UserId] | None:
         """Who has joined ``room_id`` as nio's sync cache knows it (lazy loading is off, so the lists
         are complete for rooms the bot is in), or None when the bot has no cache of the room."""
         room = self.client.rooms.get(room_id)
         if room is None:
             return None
-        return {user for user in room.users if user not in room.invited_users}
+        return {UserId(user) for user in room.users if user not in room.invited_users}
 
-    async def current_joined(self, room_id: str) -> set[str]:
+    async def current_joined(self, room_id: str) -> set[UserId]:
         """Who has joined ``room_id``: from the sync cache when there is one, else from the server."""
         cached = self.cached_joined(room_id)
         return cached if cached is not None else await self.joined_members(room_id)
 
-    async def first_joined(self, room_ids: Iterable[str], user_id: str) -> str | None:
+    async def first_joined(self, room_ids: Iterable[str], user_id: str) -> RoomId | None:
         """The first of ``room_ids`` that ``user_id`` has joined, or None: the one answer to "has this
         person joined?".
 
@@ -287,26 +308,28 @@ class MatrixGateway:
         for room_id in rooms:
             cached = self.cached_joined(room_id)
             if cached is not None and user_id in cached:
-                return room_id
+                return RoomId(room_id)
         for room_id in rooms:
             try:
                 if user_id in await self.joined_members(room_id):
-                    return room_id
+                    return RoomId(room_id)
             except MatrixError as exc:
                 log.warning("could not read the members of %s: %s", room_id, exc)
         return None
 
-    async def joined_rooms(self) -> list[str]:
+    async def joined_rooms(self) -> list[RoomId]:
+        """The rooms the bot has joined."""
         result = await self.request("GET", "/v3/joined_rooms")
-        return list(result.get("joined_rooms", []))
+        return [RoomId(room) for room in result.get("joined_rooms", [])]
 
     # -- rooms ----------------------------------------------------------------------------------
 
-    async def create_room(self, body: dict[str, Any]) -> str:
+    async def create_room(self, body: dict[str, Any]) -> RoomId:
+        """Create a room from a ``/createRoom`` body and return its ID."""
         result = await self.request("POST", "/v3/createRoom", body)
-        return str(result["room_id"])
+        return RoomId(str(result["room_id"]))
 
-    async def create_direct_room(self, user_id: str) -> str:
+    async def create_direct_room(self, user_id: str) -> RoomId:
         """A private room with one person, marked as a DM for their client."""
         return await self.create_room({
             "is_direct": True, "invite": [user_id], "preset": "private_chat",
@@ -343,9 +366,11 @@ class MatrixGateway:
                 return
 
     async def get_event(self, room_id: str, event_id: str) -> dict[str, Any]:
+        """One event, in client format."""
         return await self.request("GET", f"/v3/rooms/{quote(room_id)}/event/{quote(event_id)}")
 
     async def hierarchy(self, space_id: str, *, max_depth: int | None = None) -> list[dict[str, Any]]:
+        """Every room below ``space_id`` (``/hierarchy``, all pages)."""
         rooms: list[dict[str, Any]] = []
         token: str | None = None
         while True:

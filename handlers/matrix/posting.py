@@ -16,7 +16,7 @@ from handlers.matrix.direct import DirectChats
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.render import notice
 from harmony_matrix.event_types import ROOM_MESSAGE
-from harmony_matrix.ids import EventId, RoomId, UserId
+from harmony_matrix.ids import EventId, RoomId
 
 
 class Poster:
@@ -33,17 +33,17 @@ class Poster:
         content = notice(text, html, reply_to=reply_to, thread_root=thread_root, mentions=mentions)
         if extra:
             content.update(extra)
-        return EventId(await self.gateway.send_event(room_id, ROOM_MESSAGE, content, txn_seed=txn_seed))
+        return await self.gateway.send_event(room_id, ROOM_MESSAGE, content, txn_seed=txn_seed)
 
     async def message(self, room_id: str, content: dict[str, Any], *, txn_seed: str | None = None) -> EventId:
         """Post a prepared ``m.room.message`` (an image, a file) in ``room_id``."""
-        return EventId(await self.gateway.send_event(room_id, ROOM_MESSAGE, content, txn_seed=txn_seed))
+        return await self.gateway.send_event(room_id, ROOM_MESSAGE, content, txn_seed=txn_seed)
 
     async def dm(self, user_id: str, text: str, html: str | None = None, *,
                  txn_seed: str | None = None) -> RoomId:
         """Tell one person something privately, in their direct chat with the bot (opened if needed).
 
         Returns the direct chat's room ID."""
-        room_id = await self.direct.room_for(UserId(user_id))
+        room_id = await self.direct.room_for(user_id)
         await self.notice(room_id, text, html, txn_seed=txn_seed)
-        return RoomId(room_id)
+        return room_id

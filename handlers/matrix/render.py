@@ -12,6 +12,7 @@ from typing import Any
 
 
 def escape(text: str) -> str:
+    """``text`` safe to put in HTML (quotes kept: it is never an attribute value)."""
     return html.escape(text, quote=False)
 
 
@@ -59,5 +60,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, s
 
 
 def bullet_list(items: Sequence[str]) -> tuple[str, str]:
+    """A bulleted list as (plain text, HTML)."""
     plain = "\n".join(f"• {item}" for item in items)
     return plain, "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"

@@ -16,12 +16,16 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
 
+from harmony_matrix.polls.star import Runoff  # noqa: E402
+
 # Colour-blind-safe ramp from 0 (grey) to 5 (dark blue).
 _SCORE_COLOURS = ("#bdbdbd", "#fde0c5", "#f9b98a", "#9ecae1", "#4292c6", "#08519c")
 
 
 @dataclass(frozen=True)
 class Chart:
+    """A drawn chart: the PNG, its size in pixels, and the same in words."""
+
     png: bytes
     width: int
     height: int
@@ -29,9 +33,9 @@ class Chart:
 
 
 def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapping[str, Sequence[int]],
-                       runoff: Mapping[str, object] | None) -> Chart:
-    """``distribution[option][s]`` = ballots giving ``option`` the score ``s`` (0..5); ``runoff`` as
-    stored in the poll result (``a``, ``b``, ``prefer_a``, ``prefer_b``, ``no_preference``) or None."""
+                       runoff: Runoff | None) -> Chart:
+    """``distribution[option][s]`` = ballots giving ``option`` the score ``s`` (0..5); ``runoff`` the
+    result's automatic runoff, or None."""
     rows = 2 if runoff else 1
     height_in = 1.2 + 0.45 * len(options) + (1.3 if runoff else 0)
     figure = Figure(figsize=(8, height_in), dpi=100)
@@ -52,10 +56,9 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
         axes.spines[side].set_visible(False)
     if runoff:
         bar = figure.add_subplot(grid[1])
-        a, b = str(runoff["a"]), str(runoff["b"])
-        parts = [(f"prefer {_short(a, 20)}", int(runoff["prefer_a"]), "#08519c"),  # type: ignore[call-overload]
-                 ("no preference", int(runoff["no_preference"]), "#bdbdbd"),  # type: ignore[call-overload]
-                 (f"prefer {_short(b, 20)}", int(runoff["prefer_b"]), "#e6550d")]  # type: ignore[call-overload]
+        parts = [(f"prefer {_short(runoff.a, 20)}", runoff.prefer_a, "#08519c"),
+                 ("no preference", runoff.no_preference, "#bdbdbd"),
+                 (f"prefer {_short(runoff.b, 20)}", runoff.prefer_b, "#e6550d")]
         left = 0
         for label, count, colour in parts:
             bar.barh(["runoff"], [count], left=left, color=colour, label=f"{label}: {count}")
@@ -73,15 +76,15 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
 
 
 def alt_text(*, title: str, options: Sequence[str], distribution: Mapping[str, Sequence[int]],
-             runoff: Mapping[str, object] | None) -> str:
+             runoff: Runoff | None) -> str:
     """The chart in words."""
     lines = [f"Chart of the results of {title}. Ballots per score (0 to 5) for each option:"]
     for option in options:
         counts = ", ".join(f"{n}×{s}" for s, n in enumerate(distribution[option]) if n) or "no scores"
         lines.append(f"{option}: {counts}.")
     if runoff:
-        lines.append(f"Runoff: {runoff['prefer_a']} preferred {runoff['a']}, {runoff['prefer_b']} preferred "
-                     f"{runoff['b']}, {runoff['no_preference']} had no preference.")
+        lines.append(f"Runoff: {runoff.prefer_a} preferred {runoff.a}, {runoff.prefer_b} preferred "
+                     f"{runoff.b}, {runoff.no_preference} had no preference.")
     return " ".join(lines)
 
 

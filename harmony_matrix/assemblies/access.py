@@ -2,10 +2,10 @@
 
 Like Synapse's event auth rules, these are functions of the facts they need: what we know about
 one person (:class:`PersonFacts`), the assembly and the federation. The handlers gather the
-facts, call :func:`decide_access` (on ``!h join`` or a knock) or :func:`may_stay` (enforcement)
-and act on the answer.
+facts, call :func:`decide_access` (on ``join`` or a knock) or :func:`may_stay` (enforcement)
+and act on the answer. The private explanations name commands with the configured ``prefix``.
 
-Privacy (product.md §5): membership and self-declarations are special-category data. Every
+Privacy (docs/spec/product.md §5): membership and self-declarations are special-category data. Every
 answer carries two texts: ``reason`` is for the person concerned, sent to them privately (it
 explains the rule they did or did not meet); ``public_reason`` never depends on their status
 and is the only one that may go into a room, a kick/ban reason, the secretariat or a log.
@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from harmony_matrix.assemblies.assembly import Access, Assembly, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.assemblies.room_policy import RoomKind
+from harmony_matrix.assemblies.server_acl import server_denied
 from harmony_matrix.ids import UserId, server_of
-from harmony_matrix.assemblies.room_policy import RoomKind, server_denied
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def may_manage(person: PersonFacts, assembly: Assembly) -> bool:
     """May run management commands for ``assembly`` (and admit or remove people there)?
 
     Its secretary and deputies, and the registry admins. Officers of an umbrella do not manage
-    the assemblies nested in it: secretaries organise, they do not lead (product.md §1).
+    the assemblies nested in it: secretaries organise, they do not lead (docs/spec/product.md §1).
     """
     return person.is_admin or is_officer(person, assembly)
 
@@ -94,8 +96,11 @@ def decide_access(
     federation: Federation,
     *,
     room: RoomKind = RoomKind.SPACE,
+    prefix: str,
 ) -> AccessDecision:
     """May ``person`` enter ``room`` of ``assembly``? ADMIT, ASK_DECLARATION or REFUSE.
+
+    ``prefix`` is the command prefix the explanations name (``{prefix} confirm``).
 
     The order of the rules, and why:
 
@@ -143,7 +148,7 @@ def decide_access(
             Outcome.ASK_DECLARATION,
             reason=(
                 f"{name} is for people who confirm this statement: “{assembly.declaration}”. "
-                "If it applies to you, answer `!h confirm`; otherwise `!h cancel`. "
+                f"If it applies to you, answer `{prefix} confirm`; otherwise `{prefix} cancel`. "
                 "Your answer stays between you and the bot."
             ),
             public_reason="awaiting a private reply",
@@ -237,6 +242,7 @@ def may_stay(
     now: datetime,
     warned_at: datetime | None = None,
     grace: timedelta = timedelta(hours=24),
+    prefix: str,
 ) -> EnforcementAction:
     """Should ``person``, found in ``room`` of ``assembly``, stay there?
 
@@ -245,13 +251,13 @@ def may_stay(
     warns (the caller records ``now`` as ``warned_at``), and removal follows once ``grace`` has
     passed since the warning. Never call this for the bot itself.
     """
-    decision = decide_access(person, assembly, federation, room=room)
+    decision = decide_access(person, assembly, federation, room=room, prefix=prefix)
     if decision.admitted:
         return EnforcementAction(Enforcement.KEEP, reason="", public_reason="meets the rule")
     if decision.outcome is Outcome.ASK_DECLARATION:
         rule = (
             f"{assembly.name} is for people who confirm its statement, and we have no "
-            "confirmation from you. You can ask to join again with `!h join "
+            f"confirmation from you. You can ask to join again with `{prefix} join "
             f"{assembly.slug}`."
         )
     else:

@@ -1,26 +1,28 @@
-"""Assemblies and how they nest: the model of the party's federation (pure, no I/O).
+"""One assembly: what it is, who may enter, who runs it (pure, no I/O).
 
-An :class:`Assembly` is one body of participants; a :class:`Federation` is the registry of all of
-them, with nesting validated as a DAG. Everything here is immutable: changing the federation
-returns a new one, so a command can check the result (no cycle, no unknown parent) before
-anything is written anywhere.
+An :class:`Assembly` is one body of participants, validated on construction; the registry of all of
+them, with nesting, is :class:`harmony_matrix.assemblies.federation.Federation`. The rules for what
+people type about assemblies live here too: the slug rule, the kinds and access policies (with
+parsers that name the allowed values), and the length limits of names, remits and declarations,
+which commands declare and files are checked against.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import AbstractSet
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from harmony_matrix.errors import UserError
+from harmony_matrix.assemblies.errors import CycleError, InvalidAssembly
 from harmony_matrix.ids import UserId, looks_like_user_id
 
 
+
 class AssemblyKind(StrEnum):
-    """What sort of body an assembly is (product.md §1). Values are what files and commands use."""
+    """What sort of body an assembly is (docs/spec/product.md §1). Values are what files and commands use."""
 
     PARTY = "party"
     WORKING_GROUP = "working-group"
@@ -38,7 +40,7 @@ class AssemblyKind(StrEnum):
 
 
 class Purpose(StrEnum):
-    """What an assembly is for (optional; product.md §1 "by purpose")."""
+    """What an assembly is for (optional; docs/spec/product.md §1 "by purpose")."""
 
     AID = "aid"
     COMMUNITY_ADVOCACY = "community-advocacy"
@@ -48,7 +50,7 @@ class Purpose(StrEnum):
 
 
 class Access(StrEnum):
-    """Who may enter an assembly; each maps to a join rule (product.md §2)."""
+    """Who may enter an assembly; each maps to a join rule (docs/spec/product.md §2)."""
 
     OPEN = "open"
     #: Participants of a parent (umbrella) assembly.
@@ -61,71 +63,68 @@ class Access(StrEnum):
     INVITE = "invite"
 
 
-_Step = Callable[[str], Iterable[str]]
-
-# Slugs appear in commands, file names and state events: keep them short and unambiguous.
-_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# --- what people may type --------------------------------------------------------------------
+#: Slugs appear in commands, file names and state events: short and unambiguous.
+MAX_SLUG_LENGTH = 64
+SLUG_RULE = (
+    f"a slug is 1–{MAX_SLUG_LENGTH} lowercase letters, digits and hyphens, not starting or ending "
+    "with a hyphen"
+)
+_SLUG = re.compile(rf"^[a-z0-9](?:[a-z0-9-]{{0,{MAX_SLUG_LENGTH - 2}}}[a-z0-9])?$")
+#: The name becomes the name of the space and its rooms, the remit their topic, and the declaration
+#: is shown to whoever is asked to confirm it. Bounded so that nothing typed into a command or a
+#: file can push a state event over the homeserver's size limit; commands declare the same limits.
+MAX_NAME_LENGTH = 200
+MAX_REMIT_LENGTH = 2000
+MAX_DECLARATION_LENGTH = 1000
 # A server name as it appears in an ACL glob: letters, digits, dots, dashes, colons, brackets
 # (IPv6 literals) and the glob characters.
 _SERVER_GLOB = re.compile(r"^[A-Za-z0-9.\-:\[\]*?]+$")
 
-
-class AssemblyError(UserError):
-    """Base class for problems with assemblies and the federation; messages are safe to post."""
-
-
-class InvalidAssembly(AssemblyError):
-    """One assembly's fields are wrong. ``field`` names the offending field (for line lookup)."""
-
-    def __init__(self, slug: str, field_name: str, problem: str) -> None:
-        super().__init__(f"assembly {slug!r}: {problem}")
-        self.slug = slug
-        self.field = field_name
-        self.problem = problem
-
-
-class FederationError(AssemblyError):
-    """The set of assemblies is inconsistent (cycle, unknown parent, duplicate slug)."""
-
-
-class CycleError(FederationError):
-    """Nesting would form a cycle; ``cycle`` is the path, first slug repeated at the end."""
-
-    def __init__(self, cycle: tuple[str, ...]) -> None:
-        super().__init__(
-            f"nesting forms a cycle: {' → '.join(cycle)} (each is nested in the next)"
-        )
-        self.cycle = cycle
-
-
-class UnknownParent(FederationError):
-    """An assembly names a parent that is not in the federation."""
-
-    def __init__(self, slug: str, parent: str) -> None:
-        super().__init__(f"assembly {slug!r} is nested in {parent!r}, which does not exist")
-        self.slug = slug
-        self.parent = parent
-
-
-class DuplicateSlug(FederationError):
-    """Two assemblies share a slug."""
-
-    def __init__(self, slug: str) -> None:
-        super().__init__(f"two assemblies use the slug {slug!r}")
-        self.slug = slug
-
-
-class UnknownAssembly(FederationError):
-    """A slug was asked for that the federation does not hold."""
-
-    def __init__(self, slug: str) -> None:
-        super().__init__(f"there is no assembly {slug!r}")
-        self.slug = slug
+_Enum = TypeVar("_Enum", bound=StrEnum)
 
 
 def is_valid_slug(text: str) -> bool:
     """True for a slug we accept: lowercase letters, digits and inner hyphens, at most 64 chars."""
     return bool(_SLUG.match(text))
+
+
+def parse_slug(text: str) -> str:
+    """An assembly's slug as typed (``cardiff-west``); a ValueError states the slug rule."""
+    if not is_valid_slug(text):
+        shown = text if len(text) <= 60 else text[:57] + "…"
+        raise ValueError(f'"{shown}" is not a slug: {SLUG_RULE}')
+    return text
+
+
+def parse_enum(enum: type[_Enum], text: str, *, what: str = "value") -> _Enum:
+    """``text`` as a member of ``enum``; a ValueError names ``what`` and lists the allowed values."""
+    try:
+        return enum(text)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise ValueError(f"unknown {what} {text!r} (allowed: {allowed})") from None
+
+
+def parse_kind(text: str) -> AssemblyKind:
+    """A kind of assembly as typed (``working-group``)."""
+    return parse_enum(AssemblyKind, text, what="kind")
+
+
+def parse_access(text: str) -> Access:
+    """An access policy as typed (``self-identified``)."""
+    return parse_enum(Access, text, what="access")
+
+
+def parse_name(text: str) -> str:
+    """An assembly's name as typed after a command, quotes around it dropped; at most
+    ``MAX_NAME_LENGTH`` characters."""
+    name = text.strip().strip('"').strip()
+    if not name:
+        raise ValueError("the name is empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"the name is {len(name):,} characters long, at most {MAX_NAME_LENGTH:,}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -166,25 +165,29 @@ class Assembly:
         return InvalidAssembly(self.slug, field_name, problem)
 
     def _coerce(self, field_name: str, enum: type[StrEnum]) -> None:
-        # Accept the plain string values too ("open"), so commands can pass what they parsed.
-        value = getattr(self, field_name)
+        # Accept the plain string values too ("open"), as files and stored rows hold them.
         try:
-            object.__setattr__(self, field_name, enum(value))
-        except ValueError:
+            object.__setattr__(
+                self, field_name, parse_enum(enum, getattr(self, field_name), what=field_name)
+            )
+        except ValueError as exc:
+            raise self._fail(field_name, str(exc)) from None
+
+    def _check_length(self, field_name: str, limit: int) -> None:
+        value = getattr(self, field_name)
+        if value is not None and len(value) > limit:
             raise self._fail(
-                field_name,
-                f"unknown {field_name} {value!r} (allowed: {', '.join(m.value for m in enum)})",
-            ) from None
+                field_name, f"the {field_name} is {len(value):,} characters long, at most {limit:,}"
+            )
 
     def _check(self) -> None:
         if not is_valid_slug(self.slug):
-            raise self._fail(
-                "slug",
-                "a slug is 1–64 lowercase letters, digits and hyphens, not starting or ending "
-                "with a hyphen",
-            )
+            raise self._fail("slug", SLUG_RULE)
         if not self.name.strip():
             raise self._fail("name", "the name is empty")
+        self._check_length("name", MAX_NAME_LENGTH)
+        self._check_length("remit", MAX_REMIT_LENGTH)
+        self._check_length("declaration", MAX_DECLARATION_LENGTH)
         self._coerce("kind", AssemblyKind)
         self._coerce("access", Access)
         if self.purpose is not None:
@@ -242,273 +245,3 @@ class Assembly:
     def with_parents(self, parents: Iterable[str]) -> Assembly:
         """A copy nested in exactly ``parents``."""
         return replace(self, parents=tuple(parents))
-
-
-@dataclass(frozen=True)
-class TreeLine:
-    """One line of :meth:`Federation.tree`: an assembly at a depth.
-
-    An assembly with several parents appears under each; ``repeated`` marks the second and later
-    appearances, whose children are not listed again (so the display stays finite and short).
-    """
-
-    depth: int
-    assembly: Assembly
-    repeated: bool = False
-
-
-@dataclass(frozen=True, eq=False)
-class Federation:
-    """The registry of assemblies, validated: unique slugs, known parents, no cycles.
-
-    Build it with ``Federation(assemblies)``; the constructor raises :class:`FederationError`
-    (or :class:`InvalidAssembly`) and never returns an invalid federation.
-    """
-
-    assemblies: tuple[Assembly, ...] = ()
-    _by_slug: Mapping[str, Assembly] = field(init=False, repr=False)
-    _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        assemblies = tuple(self.assemblies)
-        by_slug: dict[str, Assembly] = {}
-        for assembly in assemblies:
-            if assembly.slug in by_slug:
-                raise DuplicateSlug(assembly.slug)
-            by_slug[assembly.slug] = assembly
-        for assembly in assemblies:
-            for parent in assembly.parents:
-                if parent not in by_slug:
-                    raise UnknownParent(assembly.slug, parent)
-        cycle = find_cycle({a.slug: a.parents for a in assemblies})
-        if cycle is not None:
-            raise CycleError(cycle)
-        children: dict[str, list[str]] = {slug: [] for slug in by_slug}
-        for assembly in assemblies:
-            for parent in assembly.parents:
-                children[parent].append(assembly.slug)
-        object.__setattr__(self, "assemblies", assemblies)
-        object.__setattr__(self, "_by_slug", by_slug)
-        object.__setattr__(self, "_children", {k: tuple(v) for k, v in children.items()})
-
-    # --- container protocol -----------------------------------------------------------------
-    def __iter__(self) -> Iterator[Assembly]:
-        return iter(self.assemblies)
-
-    def __len__(self) -> int:
-        return len(self.assemblies)
-
-    def __contains__(self, slug: object) -> bool:
-        return slug in self._by_slug
-
-    def __getitem__(self, slug: str) -> Assembly:
-        try:
-            return self._by_slug[slug]
-        except KeyError:
-            raise UnknownAssembly(slug) from None
-
-    def __eq__(self, other: object) -> bool:
-        # Equal when they hold the same assemblies, whatever the order they were listed in.
-        if not isinstance(other, Federation):
-            return NotImplemented
-        return dict(self._by_slug) == dict(other._by_slug)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self.assemblies))
-
-    def get(self, slug: str) -> Assembly | None:
-        """The assembly with ``slug``, or None."""
-        return self._by_slug.get(slug)
-
-    @property
-    def slugs(self) -> tuple[str, ...]:
-        """All slugs, in the order the assemblies were given."""
-        return tuple(self._by_slug)
-
-    # --- nesting ----------------------------------------------------------------------------
-    def parents(self, slug: str) -> tuple[Assembly, ...]:
-        """The umbrella assemblies ``slug`` is directly nested in."""
-        return tuple(self._by_slug[p] for p in self[slug].parents)
-
-    def children(self, slug: str) -> tuple[Assembly, ...]:
-        """The assemblies directly nested in ``slug`` (for a committee: its member groups)."""
-        self[slug]  # raise UnknownAssembly for a typo rather than answer "no children"
-        return tuple(self._by_slug[c] for c in self._children[slug])
-
-    def ancestors(self, slug: str) -> frozenset[str]:
-        """Every umbrella above ``slug``, transitively, not including ``slug`` itself."""
-        return self._reach(slug, lambda s: self._by_slug[s].parents)
-
-    def descendants(self, slug: str) -> frozenset[str]:
-        """Every assembly nested below ``slug``, transitively, not including ``slug`` itself."""
-        return self._reach(slug, lambda s: self._children[s])
-
-    def _reach(self, slug: str, step: _Step) -> frozenset[str]:
-        self[slug]
-        seen: set[str] = set()
-        stack = list(step(slug))
-        # Iterative with a seen-set: the DAG is validated, but a diamond would otherwise be
-        # walked once per path, and recursion depth should not depend on the data.
-        while stack:
-            current = stack.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            stack.extend(step(current))
-        seen.discard(slug)
-        return frozenset(seen)
-
-    def roots(self) -> tuple[Assembly, ...]:
-        """Assemblies nested in nothing (normally just the party)."""
-        return tuple(a for a in self.assemblies if not a.parents)
-
-    def topological_order(self) -> tuple[Assembly, ...]:
-        """All assemblies, every parent before its children (the order to provision spaces).
-
-        Ties keep the order the assemblies were given, so the result is deterministic.
-        """
-        placed: set[str] = set()
-        order: list[Assembly] = []
-        remaining = list(self.assemblies)
-        while remaining:
-            ready = [a for a in remaining if all(p in placed for p in a.parents)]
-            # Non-empty because the federation is acyclic.
-            for assembly in ready:
-                placed.add(assembly.slug)
-                order.append(assembly)
-            remaining = [a for a in remaining if a.slug not in placed]
-        return tuple(order)
-
-    def tree(self) -> tuple[TreeLine, ...]:
-        """The nesting as indented lines, roots first, children in the order given.
-
-        An assembly with several parents is shown under each; later appearances are marked
-        ``repeated`` and not expanded again.
-        """
-        lines: list[TreeLine] = []
-        expanded: set[str] = set()
-
-        def visit(slug: str, depth: int) -> None:
-            assembly = self._by_slug[slug]
-            if slug in expanded:
-                lines.append(TreeLine(depth, assembly, repeated=True))
-                return
-            expanded.add(slug)
-            lines.append(TreeLine(depth, assembly))
-            for child in self._children[slug]:
-                visit(child, depth + 1)
-
-        for root in self.roots():
-            visit(root.slug, 0)
-        return tuple(lines)
-
-    # --- participation ----------------------------------------------------------------------
-    def participants_include(self, umbrella: str, nested: str) -> bool:
-        """True when participants of ``nested`` count as participants of ``umbrella``.
-
-        Umbrella participants include the participants of every assembly nested in it, at any
-        depth (product.md §1); an assembly trivially includes its own participants.
-        """
-        self[nested]
-        return umbrella == nested or nested in self.descendants(umbrella)
-
-    def participates(
-        self, slug: str, direct: AbstractSet[str], *, ignoring: str | None = None
-    ) -> bool:
-        """Does someone who is directly in the assemblies ``direct`` participate in ``slug``?
-
-        ``ignoring`` leaves out that assembly and everything nested in it. Access checks need
-        this: whether you may be in assembly A because you participate in its parent P must not
-        count your presence in A itself, or leaving P would never get you removed from A.
-        """
-        excluded: frozenset[str] = frozenset()
-        if ignoring is not None:
-            excluded = self.descendants(ignoring) | {ignoring}
-        counted = {s for s in direct if s in self._by_slug and s not in excluded}
-        if slug in counted:
-            return True
-        return not counted.isdisjoint(self.descendants(slug))
-
-    def participating_assemblies(self, direct: AbstractSet[str]) -> frozenset[str]:
-        """Everything someone directly in ``direct`` participates in: those plus their umbrellas."""
-        result: set[str] = set()
-        for slug in direct:
-            if slug in self._by_slug:
-                result.add(slug)
-                result |= self.ancestors(slug)
-        return frozenset(result)
-
-    # --- changes (each returns a new, validated federation) ----------------------------------
-    def with_assembly(self, assembly: Assembly) -> Federation:
-        """A federation with ``assembly`` added, or replacing the one with the same slug."""
-        if assembly.slug in self._by_slug:
-            return Federation(
-                tuple(assembly if a.slug == assembly.slug else a for a in self.assemblies)
-            )
-        return Federation(self.assemblies + (assembly,))
-
-    def without(self, slug: str) -> Federation:
-        """A federation without ``slug``; refused while other assemblies are nested in it."""
-        self[slug]
-        if self._children[slug]:
-            raise FederationError(
-                f"cannot remove {slug!r}: {', '.join(self._children[slug])} "
-                "are nested in it; unnest them first"
-            )
-        return Federation(tuple(a for a in self.assemblies if a.slug != slug))
-
-    def nest(self, child: str, parent: str) -> Federation:
-        """A federation with ``child`` also nested in ``parent`` (a no-op if it already is).
-
-        Raises :class:`CycleError` naming the cycle if ``parent`` is nested in ``child``.
-        """
-        assembly = self[child]
-        self[parent]
-        if parent in assembly.parents:
-            return self
-        return self.with_assembly(assembly.with_parents(assembly.parents + (parent,)))
-
-    def unnest(self, child: str, parent: str) -> Federation:
-        """A federation with ``child`` no longer nested in ``parent``."""
-        assembly = self[child]
-        if parent not in assembly.parents:
-            raise FederationError(f"{child!r} is not nested in {parent!r}")
-        return self.with_assembly(
-            assembly.with_parents(p for p in assembly.parents if p != parent)
-        )
-
-
-def find_cycle(parents: Mapping[str, Iterable[str]]) -> tuple[str, ...] | None:
-    """Find one nesting cycle in a ``slug → parents`` map, or None if it is a DAG.
-
-    The cycle is returned as a path that repeats its first slug at the end (``a → b → a``),
-    starting from the smallest slug on it so the message is stable. Unknown parents are ignored
-    here (they are reported separately). Iterative depth-first search: no recursion limit.
-    """
-    graph = {slug: tuple(ps) for slug, ps in parents.items()}
-    white, grey, black = 0, 1, 2
-    colour = dict.fromkeys(graph, white)
-    for start in sorted(graph):
-        if colour[start] != white:
-            continue
-        path: list[str] = [start]
-        iters = [iter(graph[start])]
-        colour[start] = grey
-        while iters:
-            nxt = next(iters[-1], None)
-            if nxt is None:
-                colour[path.pop()] = black
-                iters.pop()
-                continue
-            if nxt not in graph:
-                continue
-            if colour[nxt] == grey:
-                loop = path[path.index(nxt):]
-                i = loop.index(min(loop))
-                loop = loop[i:] + loop[:i]
-                return tuple(loop) + (loop[0],)
-            if colour[nxt] == white:
-                colour[nxt] = grey
-                path.append(nxt)
-                iters.append(iter(graph[nxt]))
-    return None

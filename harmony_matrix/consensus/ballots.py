@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
 
-__all__ = ["DEFAULT_DEADLOCK_OPTIONS", "ORIGIN_PREFIX", "Ballot", "BallotKind", "BallotStatus", "ballot_origin", "parse_ballot_origin"]
+__all__ = ["DEFAULT_DEADLOCK_OPTIONS", "ORIGIN_PREFIX", "Ballot", "BallotKind", "BallotStatus", "ballot_origin",
+           "parse_ballot_options", "parse_ballot_origin"]
 
 ORIGIN_PREFIX = "consensus:ballot:"
 DEFAULT_DEADLOCK_OPTIONS = ("Adopt the proposal", "Do not adopt it")
@@ -65,3 +67,15 @@ def parse_ballot_origin(origin: str) -> int | None:
         return None
     rest = origin[len(ORIGIN_PREFIX):]
     return int(rest) if rest.isdigit() else None
+
+
+def parse_ballot_options(text: str) -> tuple[str, ...]:
+    """A deadlock ballot's options, ``A | B | C``: at least two, all different.
+
+    Blank text is no choice (empty: the caller uses ``DEFAULT_DEADLOCK_OPTIONS``)."""
+    if not text.strip():
+        return ()
+    choices = tuple(option.strip() for option in text.split("|") if option.strip())
+    if len(choices) < 2 or len(set(choices)) != len(choices):
+        raise UserError('a ballot needs at least two different options: options="A | B"')
+    return choices

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.refs import make_ref, parse_ref
 from harmony_matrix.ids import EventId, UserId
-from harmony_matrix.when import format_duration, format_local
+from harmony_matrix.refs import Ref, make_ref, parse_ref
+from harmony_matrix.when import When, format_duration, read_when
 
 __all__ = [
     "DEFAULT_END_GRACE",
@@ -49,6 +49,7 @@ __all__ = [
     "PlannedNotice",
     "Send",
     "Skip",
+    "WhenAndTopic",
     "cancel_moot",
     "decide_late_notice",
     "due_notices",
@@ -56,9 +57,9 @@ __all__ = [
     "make_moot_ref",
     "new_moot",
     "parse_moot_ref",
+    "parse_when_and_topic",
     "plan_notices",
     "record_minutes",
-    "render_ical",
     "upcoming_notices",
 ]
 
@@ -105,8 +106,7 @@ class Moot:
     evidence: tuple[EventId, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("starts_at", "scheduled_at"):
-            value: datetime = getattr(self, name)
+        for name, value in (("starts_at", self.starts_at), ("scheduled_at", self.scheduled_at)):
             if value.tzinfo is None:
                 raise ValueError(f"Moot.{name} must be aware")
 
@@ -155,15 +155,40 @@ SEND = Send()
 # --- references and lifecycle ------------------------------------------------------------------
 
 
-
 def make_moot_ref(assembly: str, number: int) -> str:
     """The reference people type for the ``number``-th moot of an assembly: ``M-<assembly>-<n>``."""
     return make_ref("M", assembly, number)
 
 
-def parse_moot_ref(text: str, *, default_assembly: str | None = None) -> tuple[str, int]:
-    """Read ``M-ops-3`` (or ``3`` / ``#3`` when a default assembly is known) as (assembly, number)."""
-    return parse_ref(text, letter="M", noun="moot", default_assembly=default_assembly)
+def parse_moot_ref(text: str) -> Ref:
+    """Read ``M-ops-3`` (or ``3`` / ``#3``, meaning the room's assembly: see ``Ref.locate``)."""
+    return parse_ref(text, letter="M", noun="moot")
+
+
+#: The longest ``<when>`` form ("tomorrow at 7 pm" style) has at most four words.
+_WHEN_WORDS = 4
+
+
+@dataclass(frozen=True)
+class WhenAndTopic:
+    """``moot schedule``'s ``<when> <topic>``, read (the time is placed once the zone is known)."""
+
+    time: When
+    topic: str
+
+
+def parse_when_and_topic(text: str) -> WhenAndTopic:
+    """Split ``<when> <topic>``: the longest run of leading words that reads as a time, then the topic."""
+    words = text.split()
+    if len(words) <= 1:
+        raise UserError("a moot needs a time and a topic")
+    errors: list[UserError] = []
+    for length in range(min(len(words) - 1, _WHEN_WORDS), 0, -1):
+        try:
+            return WhenAndTopic(read_when(" ".join(words[:length])), " ".join(words[length:]))
+        except UserError as exc:
+            errors.append(exc)
+    raise errors[-1]
 
 
 def new_moot(
@@ -178,10 +203,10 @@ def new_moot(
     proposals: Iterable[str] = (),
     evidence: Iterable[EventId] = (),
 ) -> Moot:
-    """Validate a ``!h moot schedule`` request and build the moot, or say what is wrong with it."""
+    """Validate a ``moot schedule`` request and build the moot, or say what is wrong with it."""
     topic = " ".join(topic.split())
     if not topic:
-        raise UserError("a moot needs a topic: !h moot schedule <when> <topic> [duration=<d>]")
+        raise UserError("a moot needs a topic")
     if len(topic) > TOPIC_MAX:
         raise UserError(f"the topic is too long ({len(topic)} characters; at most {TOPIC_MAX})")
     if starts_at <= now:
@@ -235,7 +260,7 @@ def record_minutes(
     if now < moot.starts_at:
         raise UserError(f"{moot.ref} has not started yet; record minutes once it has")
     if not cleaned:
-        raise UserError("the minutes are empty: !h moot minutes <moot> <text>")
+        raise UserError("the minutes are empty")
     if len(cleaned) > MINUTES_MAX:
         raise UserError(f"the minutes are too long ({len(cleaned)} characters; at most {MINUTES_MAX})")
     return replace(
@@ -354,82 +379,3 @@ def upcoming_notices(
 ) -> list[PlannedNotice]:
     """The notices still in the future: the ones to hand to the scheduler."""
     return [n for n in plan_notices(moot, reminder_offsets=reminder_offsets) if n.due_at > now]
-
-
-# --- iCalendar ---------------------------------------------------------------------------------
-
-
-def render_ical(
-    moot: Moot,
-    *,
-    assembly_name: str,
-    tz: tzinfo,
-    uid_domain: str,
-    dtstamp: datetime | None = None,
-) -> str:
-    """An RFC 5545 calendar with one event for the moot, for the announcement's attachment.
-
-    Times are written in UTC (``...Z``) so no VTIMEZONE block is needed; the description repeats the
-    time in the assembly's zone for people reading it. ``dtstamp`` defaults to the scheduling time so
-    the same moot always renders the same bytes. A cancelled moot renders with ``STATUS:CANCELLED`` and
-    a higher ``SEQUENCE``, which calendar apps apply to the event they already imported (same UID).
-    """
-    stamp = dtstamp if dtstamp is not None else moot.scheduled_at
-    description_lines = [
-        f"Moot of {assembly_name}: {moot.topic}",
-        f"When: {format_local(moot.starts_at, tz)} – {format_local(moot.ends_at, tz)}",
-        f"Reference: {moot.ref}",
-    ]
-    if moot.proposals:
-        description_lines.append("Proposals: " + ", ".join(moot.proposals))
-    cancelled = moot.status is MootStatus.CANCELLED
-    lines = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//harmony-matrix//moots//EN",
-        "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
-        "BEGIN:VEVENT",
-        f"UID:{moot.ref}@{uid_domain}",
-        f"DTSTAMP:{_ical_utc(stamp)}",
-        f"DTSTART:{_ical_utc(moot.starts_at)}",
-        f"DTEND:{_ical_utc(moot.ends_at)}",
-        f"SUMMARY:{ical_escape(f'{assembly_name}: {moot.topic}')}",
-        f"DESCRIPTION:{ical_escape(chr(10).join(description_lines))}",
-        f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
-        f"SEQUENCE:{1 if cancelled else 0}",
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return "".join(fold_ical_line(line) + "\r\n" for line in lines)
-
-
-def ical_escape(text: str) -> str:
-    """Escape a TEXT value (RFC 5545 §3.3.11): backslash, semicolon, comma and newlines."""
-    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-    return text.replace("\r\n", "\\n").replace("\r", "\\n").replace("\n", "\\n")
-
-
-def fold_ical_line(line: str, *, limit: int = 75) -> str:
-    """Fold a content line at ``limit`` octets (RFC 5545 §3.1), never inside a UTF-8 character.
-
-    Continuation lines start with one space, which counts towards their length.
-    """
-    chunks: list[str] = []
-    current = ""
-    current_octets = 0
-    budget = limit
-    for char in line:
-        size = len(char.encode("utf-8"))
-        if current_octets + size > budget:
-            chunks.append(current)
-            current, current_octets = "", 0
-            budget = limit - 1  # room for the leading space
-        current += char
-        current_octets += size
-    chunks.append(current)
-    return "\r\n ".join(chunks)
-
-
-def _ical_utc(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")

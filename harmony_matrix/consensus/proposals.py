@@ -1,6 +1,6 @@
 """Proposals: what an assembly is asked to decide, and the path each one takes.
 
-A proposal is raised with ``!h propose <title> [| details]`` and gets a readable reference
+A proposal is raised with ``propose <title> [| details]`` and gets a readable reference
 (``P-<assembly>-<n>``). Its status follows the consensus process of the constitution::
 
     discussion ──► moot ──► consensus            (broad approval: adopted)
@@ -19,8 +19,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.refs import make_ref, parse_ref
 from harmony_matrix.ids import EventId, UserId
+from harmony_matrix.refs import Ref, make_ref, parse_ref
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -30,6 +30,7 @@ __all__ = [
     "ProposalStatus",
     "make_proposal_ref",
     "parse_proposal_ref",
+    "parse_proposal_refs",
     "parse_propose_args",
     "transition",
 ]
@@ -110,15 +111,18 @@ def make_proposal_ref(assembly: str, number: int) -> str:
     return make_ref("P", assembly, number)
 
 
-
-
-def parse_proposal_ref(text: str, *, default_assembly: str | None = None) -> tuple[str, int]:
-    """Read ``P-ops-3`` (or ``3`` / ``#3`` in the assembly's own rooms) as (assembly, number).
+def parse_proposal_ref(text: str) -> Ref:
+    """Read ``P-ops-3`` (or ``3`` / ``#3``, meaning the room's assembly: see ``Ref.locate``).
 
     Slugs may contain hyphens; the number is always the last part, so ``P-west-leeds-2`` is
     (``west-leeds``, 2).
     """
-    return parse_ref(text, letter="P", noun="proposal", default_assembly=default_assembly)
+    return parse_ref(text, letter="P", noun="proposal")
+
+
+def parse_proposal_refs(text: str) -> tuple[Ref, ...]:
+    """Several proposal references, separated by commas or spaces (``P-ops-2,P-ops-3``)."""
+    return tuple(parse_proposal_ref(part) for part in text.replace(",", " ").split())
 
 
 def parse_propose_args(text: str) -> tuple[str, str]:
@@ -130,7 +134,7 @@ def parse_propose_args(text: str) -> tuple[str, str]:
     title = " ".join(title_part.split())  # titles are one line; collapse stray whitespace
     details = details_part.strip()
     if not title:
-        raise UserError("a proposal needs a title: !h propose <title> [| details]")
+        raise UserError("a proposal needs a title, then optionally | and details")
     if len(title) > TITLE_MAX:
         raise UserError(
             f"the title is too long ({len(title)} characters; at most {TITLE_MAX}); "

@@ -1,6 +1,6 @@
 """The STAR tally: Score Then Automatic Runoff, single winner and Bloc STAR.
 
-This module implements the project's STAR rules (``spec/star.md``: the Equal Vote Coalition's Official
+This module implements the project's STAR rules (``docs/spec/star.md``: the Equal Vote Coalition's Official
 Tie-breaker Protocol in force since July 2025) exactly. It is pure: standard library only, no I/O, no
 clock, and every comparison is made on integers.
 
@@ -161,7 +161,7 @@ def tally_star(
     seats: int = 1,
     seed: str | None = None,
 ) -> StarResult:
-    """Tally a STAR (``seats == 1``) or Bloc STAR (``seats > 1``) election, per ``spec/star.md``.
+    """Tally a STAR (``seats == 1``) or Bloc STAR (``seats > 1``) election, per ``docs/spec/star.md``.
 
     ``ballots`` map option → score (an int 0..5); an option a ballot leaves out scores 0. Raises
     ``ValueError`` for: no options, a duplicate or non-string option name, ``seats < 1``, a ballot

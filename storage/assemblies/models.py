@@ -3,17 +3,21 @@
 Rows never leave ``storage``: ``storage.assemblies.stores`` turns them into core types. Every model
 sets ``Meta.table_description`` (see ``storage/core/models.py`` for why).
 
-Privacy: ``Declaration`` and ``PendingDeclaration`` are special-category data (product.md §5). They
+Privacy: ``Declaration`` and ``PendingDeclaration`` are special-category data (docs/spec/product.md §5). They
 are only ever read to decide access and to export or erase a person's data.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
+from harmony_matrix.assemblies.assembly import MAX_SLUG_LENGTH
+
 _MATRIX_ID_LENGTH = 255
-_SLUG_LENGTH = 64
+_SLUG_LENGTH = MAX_SLUG_LENGTH
 
 
 class AssemblyRow(Model):
@@ -22,7 +26,7 @@ class AssemblyRow(Model):
     slug = fields.CharField(max_length=_SLUG_LENGTH, primary_key=True)
     # Keeps the order assemblies were given in (display order of the tree).
     position = fields.IntField(default=0)
-    data = fields.JSONField()
+    data: fields.JSONField[dict[str, Any]] = fields.JSONField()
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

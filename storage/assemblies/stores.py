@@ -7,15 +7,16 @@ admissions, warnings and direct rooms. Nothing here logs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from harmony_matrix.assemblies.assembly import Assembly, Federation
-from harmony_matrix.assemblies.federation_file import ENTRY_KEYS
+from harmony_matrix.assemblies.assembly import Assembly
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.assemblies.federation_file import assembly_from_mapping, assembly_to_mapping
+from harmony_matrix.assemblies.room_policy import AssemblyRoom, RoomKind
 from harmony_matrix.ids import RoomId, UserId
 from storage.assemblies.models import (
     Admission,
@@ -26,42 +27,7 @@ from storage.assemblies.models import (
     PendingDeclaration,
 )
 from storage.scope import ContextScope
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(timezone.utc)
-
-
-def _to_data(assembly: Assembly) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in ENTRY_KEYS:
-        value = getattr(assembly, name)
-        if hasattr(value, "value"):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        data[name] = value
-    return data
-
-
-def _from_data(data: dict[str, Any]) -> Assembly:
-    known = {k: v for k, v in data.items() if k in ENTRY_KEYS}
-    for name in ("parents", "deputies", "denied_servers"):
-        if name in known and known[name] is not None:
-            known[name] = tuple(known[name])
-    return Assembly(**known)
-
-
-@dataclass(frozen=True)
-class AssemblyRoom:
-    """A provisioned room: which assembly, which kind (``space``, ``discussion``, …)."""
-
-    slug: str
-    kind: str
-    room_id: RoomId
-    room_version: str = "12"
+from storage.timestamps import as_utc
 
 
 class AssemblyRegistryStore:
@@ -74,7 +40,7 @@ class AssemblyRegistryStore:
         """Every assembly stored, as a federation (raises if the stored set is inconsistent)."""
         with self._scope():
             rows = await AssemblyRow.all().order_by("position", "slug")
-        return Federation(tuple(_from_data(row.data) for row in rows))
+        return Federation(tuple(assembly_from_mapping(row.data) for row in rows))
 
     async def save(self, assembly: Assembly, *, position: int | None = None) -> None:
         """Insert or replace one assembly. The caller validates the federation it belongs to."""
@@ -84,9 +50,9 @@ class AssemblyRegistryStore:
                 if position is None:
                     position = await AssemblyRow.all().count()
                 await AssemblyRow.create(slug=assembly.slug, position=position,
-                                         data=_to_data(assembly))
+                                         data=assembly_to_mapping(assembly))
             else:
-                row.data = _to_data(assembly)
+                row.data = assembly_to_mapping(assembly)
                 if position is not None:
                     row.position = position
                 await row.save()
@@ -114,21 +80,23 @@ class AssemblyRegistryStore:
         """Every provisioned room."""
         with self._scope():
             rows = await AssemblyRoomRow.all().order_by("slug", "kind")
-        return [AssemblyRoom(r.slug, r.kind, RoomId(r.room_id), r.room_version) for r in rows]
+        return [_room(row) for row in rows]
 
     async def room(self, room_id: str) -> AssemblyRoom | None:
         """Which assembly (and kind) a room belongs to, or None."""
         with self._scope():
             row = await AssemblyRoomRow.get_or_none(room_id=room_id)
-        if row is None:
-            return None
-        return AssemblyRoom(row.slug, row.kind, RoomId(row.room_id), row.room_version)
+        return None if row is None else _room(row)
+
+
+def _room(row: AssemblyRoomRow) -> AssemblyRoom:
+    return AssemblyRoom(row.slug, RoomKind(row.kind), RoomId(row.room_id), row.room_version)
 
 
 class AssemblyPeopleStore:
     """Personal and sensitive facts: declarations, requests, admissions, warnings, DM rooms.
 
-    Special-category data (product.md §5): only read to decide access, and to export or erase one
+    Special-category data (docs/spec/product.md §5): only read to decide access, and to export or erase one
     person's data on request.
     """
 
@@ -144,7 +112,7 @@ class AssemblyPeopleStore:
 
     async def declare(self, user_id: UserId, slug: str, *, at: datetime) -> None:
         """Record a confirmation (idempotent) and drop the matching pending request."""
-        when = _utc(at, "at")
+        when = as_utc(at, "at")
         with self._scope():
             async with in_transaction():
                 # get_or_create, not create-and-catch: on PostgreSQL a failed INSERT aborts the
@@ -162,7 +130,7 @@ class AssemblyPeopleStore:
         """Remember that the bot asked ``user_id`` to confirm ``slug``'s statement."""
         with self._scope():
             await PendingDeclaration.update_or_create(
-                defaults={"dm_room_id": dm_room_id, "requested_at": _utc(at, "at")},
+                defaults={"dm_room_id": dm_room_id, "requested_at": as_utc(at, "at")},
                 user_id=user_id, slug=slug)
 
     async def pending(self, user_id: UserId) -> list[str]:
@@ -180,7 +148,7 @@ class AssemblyPeopleStore:
     async def admit(self, user_id: UserId, slug: str, *, by: UserId, at: datetime) -> None:
         with self._scope():
             await Admission.update_or_create(
-                defaults={"admitted_by": by, "admitted_at": _utc(at, "at")}, user_id=user_id, slug=slug)
+                defaults={"admitted_by": by, "admitted_at": as_utc(at, "at")}, user_id=user_id, slug=slug)
 
     async def revoke_admission(self, user_id: UserId, slug: str) -> None:
         with self._scope():
@@ -197,7 +165,7 @@ class AssemblyPeopleStore:
         with self._scope():
             try:
                 await EnforcementWarning.create(user_id=user_id, room_id=room_id, slug=slug,
-                                                warned_at=_utc(at, "at"))
+                                                warned_at=as_utc(at, "at"))
             except IntegrityError:
                 pass
 
@@ -210,10 +178,9 @@ class AssemblyPeopleStore:
         with self._scope():
             await EnforcementWarning.filter(user_id=user_id, room_id=room_id).delete()
 
-    # -- direct rooms ---------------------------------------------------------------------------
     # -- privacy --------------------------------------------------------------------------------
     async def export(self, user_id: UserId) -> dict[str, Any]:
-        """Everything held about ``user_id`` here, as plain data (for ``!h mydata``)."""
+        """Everything held about ``user_id`` here, as plain data (for ``mydata``)."""
         with self._scope():
             declarations = await Declaration.filter(user_id=user_id).order_by("slug")
             pending = await PendingDeclaration.filter(user_id=user_id).order_by("slug")
@@ -230,7 +197,7 @@ class AssemblyPeopleStore:
         }
 
     async def erase(self, user_id: UserId) -> None:
-        """Forget everything held about ``user_id`` here (``!h forget-me``)."""
+        """Forget everything held about ``user_id`` here (``forget-me``)."""
         with self._scope():
             async with in_transaction():
                 for model in (Declaration, PendingDeclaration, Admission, EnforcementWarning):

@@ -29,7 +29,7 @@ class ProposalRow(Model):
     status = fields.CharField(max_length=16)
     room_id = fields.CharField(max_length=_ID, null=True)
     thread_root = fields.CharField(max_length=_ID, null=True)
-    evidence = fields.JSONField(default=list)
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
 
     class Meta:
         table = "consensus_proposal"
@@ -49,11 +49,11 @@ class MootRow(Model):
     duration_seconds = fields.IntField()
     scheduled_at = fields.DatetimeField()
     scheduled_by = fields.CharField(max_length=_ID)
-    proposals = fields.JSONField(default=list)
+    proposals: fields.JSONField[list[str]] = fields.JSONField(default=list)  # proposal references
     status = fields.CharField(max_length=16)
     minutes = fields.TextField(null=True)
-    attendees = fields.JSONField(default=list)
-    evidence = fields.JSONField(default=list)
+    attendees: fields.JSONField[list[str]] = fields.JSONField(default=list)  # user IDs
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
     room_id = fields.CharField(max_length=_ID)
 
     class Meta:
@@ -87,11 +87,12 @@ class DecisionEntry(Model):
     method = fields.CharField(max_length=32)
     outcome = fields.TextField()
     statement = fields.TextField()
-    topics = fields.JSONField(default=list)
+    topics: fields.JSONField[list[str]] = fields.JSONField(default=list)
     decided_at = fields.DatetimeField()
-    evidence = fields.JSONField(default=list)
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
     proposal = fields.CharField(max_length=_REF, null=True)
-    score_totals = fields.JSONField(null=True)
+    # [[option, total], ...] in the poll's option order; None unless a ballot decided.
+    score_totals: fields.JSONField[list[list[str | int]] | None] = fields.JSONField(null=True)
     supersedes = fields.CharField(max_length=_REF, null=True)
     prev_hash = fields.CharField(max_length=64, unique=True)
     hash = fields.CharField(max_length=64)
@@ -111,7 +112,7 @@ class RoleRow(Model):
     since = fields.DatetimeField()
     how_decided = fields.CharField(max_length=16)
     term_ends = fields.DatetimeField(null=True)
-    evidence = fields.JSONField(default=list)
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
     decision_ref = fields.CharField(max_length=_REF, null=True)
     ended_at = fields.DatetimeField(null=True)
 
@@ -130,7 +131,8 @@ class PetitionRow(Model):
     opened_at = fields.DatetimeField()
     opened_by = fields.CharField(max_length=_ID)
     status = fields.CharField(max_length=24)
-    candidates = fields.JSONField(default=list, db_default="[]")  # user IDs named to stand besides the office-holders
+    # User IDs named to stand besides the office-holders.
+    candidates: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
 
     class Meta:
         table = "consensus_petition"
@@ -141,7 +143,8 @@ class SignatureRow(Model):
     """One member's signature on a petition (unique per member)."""
 
     id = fields.BigIntField(primary_key=True)
-    petition = fields.ForeignKeyField("consensus.PetitionRow", related_name="signatures")
+    petition: fields.ForeignKeyRelation[PetitionRow] = fields.ForeignKeyField(
+        "consensus.PetitionRow", related_name="signatures")
     user = fields.CharField(max_length=_ID)
     signed_at = fields.DatetimeField()
     event_id = fields.CharField(max_length=_ID, null=True)
@@ -161,16 +164,16 @@ class BallotRow(Model):
     proposal = fields.CharField(max_length=_REF, null=True)
     role = fields.CharField(max_length=16, null=True)
     seats = fields.IntField(default=1)
-    options = fields.JSONField(default=list)
+    options: fields.JSONField[list[str]] = fields.JSONField(default=list)
     level = fields.CharField(max_length=16, default="moot")
     statement = fields.TextField(default="")
-    topics = fields.JSONField(default=list)
+    topics: fields.JSONField[list[str]] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16)  # pending | started | done | abandoned
     poll_ref = fields.CharField(max_length=_REF, null=True, unique=True)
     room_id = fields.CharField(max_length=_ID)
     created_by = fields.CharField(max_length=_ID)
     created_at = fields.DatetimeField()
-    evidence = fields.JSONField(default=list)
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
 
     class Meta:
         table = "consensus_ballot"

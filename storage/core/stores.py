@@ -6,7 +6,7 @@ duration of each call, so several Databases can be open in one process.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -15,14 +15,7 @@ from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.core.models import AuditRecord, DirectChat, LoginSession, PartyMember, ProcessedEvent, SyncToken
 from storage.core.types import AuditEntry, BotSession
 from storage.scope import ContextScope
-
-
-def _utc(moment: datetime, name: str) -> datetime:
-    # SQLite stores datetimes as text and compares them as text, so every stored instant must be
-    # in the same zone for range queries (prune) to be right.
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(timezone.utc)
+from storage.timestamps import as_utc
 
 
 class SyncStore:
@@ -69,7 +62,7 @@ class ProcessedEventStore:
         ``False`` if it had already been recorded (the unique constraint on the event ID decides,
         so two concurrent callers cannot both get ``True``).
         """
-        when = datetime.now(timezone.utc) if at is None else _utc(at, "at")
+        when = datetime.now(UTC) if at is None else as_utc(at, "at")
         with self._scope():
             try:
                 await ProcessedEvent.create(
@@ -85,7 +78,7 @@ class ProcessedEventStore:
         Only prune past the point where the homeserver could still send the event again
         (sync gaps are filled from the stored token, so a few days is ample).
         """
-        cutoff = _utc(older_than, "older_than")
+        cutoff = as_utc(older_than, "older_than")
         with self._scope():
             return await ProcessedEvent.filter(processed_at__lt=cutoff).delete()
 
@@ -134,7 +127,7 @@ class AuditStore:
         """Append one entry and return it. ``actor`` is who asked for it (``None``: the bot)."""
         entry = AuditEntry(
             action=action,
-            at=_utc(at, "at"),
+            at=as_utc(at, "at"),
             room_id=room_id,
             target_user=target_user,
             actor=actor,
@@ -177,6 +170,7 @@ class MemberStore:
         self._scope = scope
 
     async def is_member(self, user_id: str) -> bool:
+        """Whether ``user_id`` is a registered member."""
         with self._scope():
             return await PartyMember.exists(user_id=user_id)
 
@@ -184,7 +178,7 @@ class MemberStore:
         """Register a member; False if they already were one."""
         with self._scope():
             _, created = await PartyMember.get_or_create(
-                user_id=user_id, defaults={"added_by": by, "added_at": _utc(at, "at")})
+                user_id=user_id, defaults={"added_by": by, "added_at": as_utc(at, "at")})
         return created
 
     async def add_many(self, user_ids: set[str], *, by: str, at: datetime) -> int:
@@ -200,6 +194,7 @@ class MemberStore:
             return await PartyMember.filter(user_id=user_id).delete() > 0
 
     async def count(self) -> int:
+        """How many members are registered."""
         with self._scope():
             return await PartyMember.all().count()
 
@@ -209,7 +204,7 @@ class MemberStore:
             row = await PartyMember.get_or_none(user_id=user_id)
         if row is None:
             return None
-        return {"member_since": row.added_at.astimezone(timezone.utc).isoformat(), "added_by": row.added_by}
+        return {"member_since": row.added_at.astimezone(UTC).isoformat(), "added_by": row.added_by}
 
 
 class DirectChatStore:
@@ -218,24 +213,27 @@ class DirectChatStore:
     def __init__(self, scope: ContextScope) -> None:
         self._scope = scope
 
-    async def room_of(self, user_id: str) -> str | None:
+    async def room_of(self, user_id: str) -> RoomId | None:
+        """The direct chat recorded with ``user_id``, if any."""
         with self._scope():
             row = await DirectChat.get_or_none(user_id=user_id)
-        return None if row is None else row.room_id
+        return None if row is None else RoomId(row.room_id)
 
-    async def user_of(self, room_id: str) -> str | None:
+    async def user_of(self, room_id: str) -> UserId | None:
+        """Whose direct chat ``room_id`` is, if it is one."""
         with self._scope():
             row = await DirectChat.get_or_none(room_id=room_id)
-        return None if row is None else row.user_id
+        return None if row is None else UserId(row.user_id)
 
     async def remember(self, user_id: str, room_id: str, *, at: datetime) -> None:
         """Record (or move) a person's direct chat; a room belongs to one person only."""
         with self._scope():
             async with in_transaction():
                 await DirectChat.filter(room_id=room_id).exclude(user_id=user_id).delete()
-                await DirectChat.update_or_create(defaults={"room_id": room_id, "since": _utc(at, "at")},
+                await DirectChat.update_or_create(defaults={"room_id": room_id, "since": as_utc(at, "at")},
                                                   user_id=user_id)
 
     async def forget(self, user_id: str) -> None:
+        """Forget the person's direct chat."""
         with self._scope():
             await DirectChat.filter(user_id=user_id).delete()

@@ -11,6 +11,8 @@ the scores are copied to ``AnonymousBallotRow`` (no voter, no time) and the link
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
@@ -38,7 +40,7 @@ class PollRow(Model):
     # Makes starting idempotent: the command's event ID (or a caller's key) can open one poll only.
     source_key = fields.CharField(max_length=_MATRIX_ID_LENGTH, null=True, unique=True)
     header_event_id = fields.CharField(max_length=_MATRIX_ID_LENGTH, null=True)
-    result = fields.JSONField(null=True)
+    result: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)  # PollResult.to_json()
     results_event_id = fields.CharField(max_length=_MATRIX_ID_LENGTH, null=True)
     origin_notified = fields.BooleanField(default=False)
 
@@ -90,7 +92,7 @@ class SecretBallotRow(Model):
     id = fields.BigIntField(primary_key=True)
     poll_id = fields.IntField()
     voter = fields.CharField(max_length=_MATRIX_ID_LENGTH)
-    scores = fields.JSONField()
+    scores: fields.JSONField[dict[str, int]] = fields.JSONField()  # option position (as text) -> score
     updated_at = fields.DatetimeField()
 
     class Meta:
@@ -104,7 +106,7 @@ class AnonymousBallotRow(Model):
 
     id = fields.BigIntField(primary_key=True)
     poll_id = fields.IntField()
-    scores = fields.JSONField()
+    scores: fields.JSONField[dict[str, int]] = fields.JSONField()  # option position (as text) -> score
 
     class Meta:
         table = "polls_anonymous_ballot"

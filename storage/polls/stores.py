@@ -1,22 +1,26 @@
 """The polls store: polls, counted reactions, secret ballots, private-notice markers, reconciliation.
 
-Takes and returns core types (``harmony_matrix.polls.poll``), never ORM rows. Idempotency comes from
-unique constraints: a reaction's event ID is stored once; a poll's ``source_key`` opens one poll.
+Takes and returns core types (``harmony_matrix.polls``), never ORM rows, and decides nothing: which vote
+counts is ``harmony_matrix.polls.reactions``, applied by the handler to what this store returns.
+Idempotency comes from unique constraints: a reaction's event ID is stored once; a poll's
+``source_key`` opens one poll.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from harmony_matrix.polls.poll import CountedReaction, Poll, PollOption, PollSpec, build_ballots
+from harmony_matrix.polls.poll import Eligibility, Poll, PollOption, PollSpec
+from harmony_matrix.polls.reactions import CountedReaction, build_ballots
+from harmony_matrix.polls.results import PollResult
 from storage.polls.models import (
     AnonymousBallotRow,
     PollOptionRow,
@@ -27,22 +31,7 @@ from storage.polls.models import (
     ToldRow,
 )
 from storage.scope import ContextScope
-
-
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"datetimes must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class AddedReaction:
-    """What storing a reaction did: ``stored`` is False when the event ID was already stored;
-    ``superseded`` lists the event IDs (of reactions) that this vote replaced."""
-
-    stored: bool
-    superseded: tuple[str, ...] = ()
-    counts: bool = True  # False when a newer reaction on the same option already existed
+from storage.timestamps import as_utc, as_utc_or_none
 
 
 @dataclass(frozen=True)
@@ -75,9 +64,10 @@ class PollStore:
                 async with in_transaction():
                     row = await PollRow.create(
                         room_id=room_id, question=spec.question, seats=spec.seats, secret=spec.secret,
-                        eligibility=spec.eligibility,
-                        closes_at=None if spec.closes_at is None else _utc(spec.closes_at),
-                        status="open", created_by=created_by, created_at=_utc(created_at), origin=origin,
+                        eligibility=spec.eligibility.value,
+                        closes_at=as_utc_or_none(spec.closes_at, "closes_at"),
+                        status="open", created_by=created_by, created_at=as_utc(created_at, "created_at"),
+                        origin=origin,
                         source_key=source_key)
                     for position, label in enumerate(spec.options):
                         await PollOptionRow.create(poll_id=row.id, position=position, label=label)
@@ -91,8 +81,8 @@ class PollStore:
             row = await PollRow.get_or_none(id=number)
             return None if row is None else await self._poll(row)
 
-    async def list(self, *, status: str | None = None, room_id: str | None = None,
-                   limit: int = 50) -> list[Poll]:
+    async def list_polls(self, *, status: str | None = None, room_id: str | None = None,
+                         limit: int = 50) -> list[Poll]:
         """Polls, newest first."""
         with self._scope():
             query = PollRow.all()
@@ -135,14 +125,14 @@ class PollStore:
             row = await PollRow.get(id=option.poll_id)
             return await self._poll(row), option.position
 
-    async def close(self, number: int, *, closed_at: datetime, result: Mapping[str, Any]) -> bool:
+    async def close(self, number: int, *, closed_at: datetime, result: PollResult) -> bool:
         """Mark the poll closed with its result; unlink secret ballots from voters (copy the scores to
         anonymous ballots in random order, delete the linked rows) in the same transaction.
         Returns False if it was already closed."""
         with self._scope():
             async with in_transaction():
                 updated = await PollRow.filter(id=number, status="open").update(
-                    status="closed", closed_at=_utc(closed_at), result=dict(result))
+                    status="closed", closed_at=as_utc(closed_at, "closed_at"), result=result.to_json())
                 if not updated:
                     return False
                 linked = await SecretBallotRow.filter(poll_id=number)
@@ -163,29 +153,27 @@ class PollStore:
 
     # -- reactions ---------------------------------------------------------------------------------
 
-    async def add_reaction(self, number: int, reaction: CountedReaction, *,
-                           source: str = "reaction") -> AddedReaction:
-        """Store a counted vote; older live votes of the same voter on the same option become
-        superseded. Storing the same event ID again changes nothing (``stored`` False)."""
+    async def add_reaction(self, number: int, reaction: CountedReaction) -> tuple[CountedReaction, ...] | None:
+        """Store a vote; returns the live votes of the same voter on the same option afterwards (this
+        one among them), for ``reactions.settle_vote`` to decide which counts, or None when the event
+        ID was already stored (a replay: nothing changed)."""
         with self._scope():
             async with in_transaction():
                 try:
                     await ReactionRow.create(
                         event_id=reaction.event_id, poll_id=number, position=reaction.option,
-                        voter=reaction.voter, score=reaction.score, ts=reaction.ts, source=source)
+                        voter=reaction.voter, score=reaction.score, ts=reaction.ts, source=reaction.source)
                 except IntegrityError:
-                    return AddedReaction(stored=False)
-                rows = await ReactionRow.filter(poll_id=number, voter=reaction.voter,
-                                                position=reaction.option, withdrawn=False, superseded=False)
-                built = build_ballots(_counted(row) for row in rows)
-                superseded = [row for row in rows if row.event_id in built.superseded]
-                if superseded:
-                    await ReactionRow.filter(id__in=[row.id for row in superseded]).update(superseded=True)
-        return AddedReaction(
-            stored=True,
-            superseded=tuple(row.event_id for row in superseded
-                             if row.source == "reaction" and row.event_id != reaction.event_id),
-            counts=reaction.event_id not in built.superseded)
+                    return None
+                rows = await ReactionRow.filter(poll_id=number, voter=reaction.voter, position=reaction.option,
+                                                withdrawn=False, superseded=False).order_by("ts", "event_id")
+        return tuple(_counted(row) for row in rows)
+
+    async def supersede(self, event_ids: Collection[str]) -> None:
+        """Mark votes as no longer counting (a later vote on the same option replaced them)."""
+        if event_ids:
+            with self._scope():
+                await ReactionRow.filter(event_id__in=list(event_ids)).update(superseded=True)
 
     async def withdraw(self, event_id: str) -> int | None:
         """Withdraw a counted reaction (it was redacted); returns its poll number, or None if it was
@@ -219,10 +207,10 @@ class PollStore:
             poll = await PollRow.get(id=number)
             if poll.secret:
                 if poll.status == "closed":
-                    rows = await AnonymousBallotRow.filter(poll_id=number).order_by("id")
+                    scores = [row.scores for row in await AnonymousBallotRow.filter(poll_id=number).order_by("id")]
                 else:
-                    rows = await SecretBallotRow.filter(poll_id=number).order_by("id")
-                return [{int(k): int(v) for k, v in row.scores.items()} for row in rows]
+                    scores = [row.scores for row in await SecretBallotRow.filter(poll_id=number).order_by("id")]
+                return [{int(k): int(v) for k, v in ballot.items()} for ballot in scores]
         built = build_ballots(await self.live_reactions(number))
         return [built.ballots[voter] for voter in sorted(built.ballots)]
 
@@ -235,10 +223,10 @@ class PollStore:
         with self._scope():
             async with in_transaction():
                 updated = await SecretBallotRow.filter(poll_id=number, voter=voter).update(
-                    scores=data, updated_at=_utc(at))
+                    scores=data, updated_at=as_utc(at, "at"))
                 if updated:
                     return True
-                await SecretBallotRow.create(poll_id=number, voter=voter, scores=data, updated_at=_utc(at))
+                await SecretBallotRow.create(poll_id=number, voter=voter, scores=data, updated_at=as_utc(at, "at"))
                 return False
 
     async def turnout(self, number: int) -> int:
@@ -271,7 +259,7 @@ class PollStore:
                                     at: datetime) -> None:
         with self._scope():
             await ReconciliationRow.create(poll_id=number, kind=kind, event_id=event_id, detail=detail,
-                                           at=_utc(at))
+                                           at=as_utc(at, "at"))
 
     async def reconciliations(self, number: int) -> list[Reconciliation]:
         with self._scope():
@@ -281,7 +269,7 @@ class PollStore:
     # -- privacy -----------------------------------------------------------------------------------
 
     async def export_user(self, user_id: str) -> dict[str, Any]:
-        """Everything stored about ``user_id`` (for ``!h mydata``)."""
+        """Everything stored about ``user_id`` (for ``mydata``)."""
         with self._scope():
             votes = await ReactionRow.filter(voter=user_id).order_by("poll_id", "ts")
             secret = await SecretBallotRow.filter(voter=user_id).order_by("poll_id")
@@ -315,15 +303,16 @@ class PollStore:
         return Poll(
             number=row.id, room_id=row.room_id, question=row.question,
             options=tuple(PollOption(o.position, o.label, o.event_id) for o in options),
-            seats=row.seats, secret=row.secret, eligibility=row.eligibility, closes_at=row.closes_at,
+            seats=row.seats, secret=row.secret, eligibility=Eligibility(row.eligibility), closes_at=row.closes_at,
             status=row.status, created_by=row.created_by, created_at=row.created_at, closed_at=row.closed_at,
-            origin=row.origin, header_event_id=row.header_event_id, result=row.result,
+            origin=row.origin, header_event_id=row.header_event_id,
+            result=None if row.result is None else PollResult.from_json(row.result),
             results_event_id=row.results_event_id, origin_notified=row.origin_notified)
 
 
 def _counted(row: ReactionRow) -> CountedReaction:
     return CountedReaction(event_id=row.event_id, voter=row.voter, option=row.position, score=row.score,
-                           ts=row.ts)
+                           ts=row.ts, source=row.source)
 
 
-__all__: Sequence[str] = ["AddedReaction", "PollStore", "Reconciliation"]
+__all__: Sequence[str] = ["PollStore", "Reconciliation"]

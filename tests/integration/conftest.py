@@ -7,7 +7,7 @@
   :class:`TestMatrixUser`; clients are closed after the test.
 
 Every Synapse process is stopped at session end (and dies with the test process if that
-is killed: see ``local_synapse._die_with_parent``).
+is killed: see ``harmony_app.synapse.server._die_with_parent``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from typing import Any
 
 from botrunner import start_app, write_bot_config
 from harmony_app.app import App
-from harmony_matrix.assemblies.assembly import Assembly, Federation
+from harmony_matrix.assemblies.assembly import Assembly
+from harmony_matrix.assemblies.federation import Federation
 from harmony_app.local_synapse import LocalSynapse
 from matrix_client import TestMatrixUser
 

@@ -16,10 +16,12 @@ from botrunner import BotProcess, start_app, write_bot_config
 from handlers.polls.render import render_results
 from harmony_app.app import App
 from harmony_matrix.config import load_config
-from harmony_matrix.event_types import HARMONY_POST_PART
+from harmony_matrix.event_types import HARMONY_POST_PART, ROOM_MESSAGE
 from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_app.local_synapse import LocalSynapse
-from harmony_matrix.polls.poll import SEED_KEYS, CountedReaction, PollSpec, parse_poll_ref, summarize_result
+from harmony_matrix.polls.poll import PollSpec, parse_poll_ref
+from harmony_matrix.polls.reactions import SEED_KEYS, CountedReaction
+from harmony_matrix.polls.results import poll_result
 from matrix_client import TestMatrixUser, replies_to
 from storage.database import open_database
 
@@ -27,16 +29,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 VS = "\ufe0f\u20e3"  # as Element sends keycaps
 BARE = "\u20e3"  # keycap without U+FE0F
-
-
-class StaticMembers:
-    """The membership registry as the poll sees it (the real one is ``db.members``)."""
-
-    def __init__(self, members: set[str]) -> None:
-        self.members = members
-
-    async def is_member(self, user_id: str) -> bool:
-        return user_id in self.members
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -48,12 +40,8 @@ async def poll_bot(synapse: LocalSynapse, make_user, tmp_path: Path) -> AsyncIte
     config_path = write_bot_config(tmp_path, synapse=synapse, bot=bot_user, admins=[admin.user_id])
     app = await start_app(config_path)
     feature = app.features["polls"]
-    members = getattr(app.db, "members", None)
-    if members is not None and hasattr(members, "add"):
-        for person in (admin, *voters):
-            await members.add(person.user_id, by=admin.user_id, at=datetime.now(timezone.utc))
-    else:
-        feature.members = StaticMembers({admin.user_id, *(v.user_id for v in voters)})
+    for person in (admin, *voters):  # registered members may vote; the outsider is not one
+        await app.db.members.add(person.user_id, by=admin.user_id, at=datetime.now(timezone.utc))
     # The bot moderates the votes room (as in an assembly it provisioned): it may redact reactions.
     room_id = await admin.create_room(name="Votes", preset="public_chat", invite=[bot_user.user_id],
                                       power_level_content_override={"users": {bot_user.user_id: 50}})
@@ -96,7 +84,7 @@ async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) 
     app, feature, admin, room, bot = (poll_bot[k] for k in ("app", "feature", "admin", "room", "bot"))
     v1, v2, v3, v4 = poll_bot["voters"]
     outsider: TestMatrixUser = poll_bot["outsider"]
-    poll = await _start_poll(admin, room, bot, "Lunch? | Pizza | Sushi | Tapas closes=in 2h", app)
+    poll = await _start_poll(admin, room, bot, "Lunch? | Pizza | Sushi | Tapas closes=2h", app)
     a, b, c = (o.event_id for o in poll.options)
 
     async with v2.listening() as v2_listener, outsider.listening() as outsider_listener:
@@ -149,7 +137,7 @@ async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) 
     assert sorted(map(sorted, (x.items() for x in await app.db.polls.ballots(poll.number)))) == \
         sorted(map(sorted, (x.items() for x in expected)))
     assert late not in await app.db.polls.known_reaction_ids(poll.number)
-    want = summarize_result(closed, expected, feature.tally(closed, expected))
+    want = poll_result(closed, expected)  # tallied once, at close, and stored
     assert closed.result == want
     assert results["content"]["body"] == render_results(closed, want)[0]
     assert "Sushi" in results["content"]["body"] and "Turnout: 4 ballots" in results["content"]["body"]
@@ -188,7 +176,7 @@ async def test_a_secret_poll_takes_ballots_by_dm(poll_bot) -> None:
     closed = await admin.send_and_wait_reply(room, f"!h poll close #{poll.number}", from_user=bot)
     assert "is closed" in closed["content"]["body"]
     done = await app.db.polls.get(poll.number)
-    assert done.result["totals"] == {"Ana": 3, "Ben": 9} and done.result["winners"] == ["Ben"]
+    assert done.result.totals == {"Ana": 3, "Ben": 9} and done.result.winners == ("Ben",)
     assert (await app.db.polls.export_user(v1.user_id))["secret_ballots_of_open_polls"] == []
     late = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} A=5", from_user=bot)
     assert "is closed" in late["content"]["body"]
@@ -247,7 +235,7 @@ async def test_votes_survive_a_crash_nothing_lost_nothing_counted_twice(synapse:
         poll = await db.polls.get(number)
         assert sorted(map(sorted, (b.items() for b in ballots))) == \
             sorted(map(sorted, (b.items() for b in expected.values() if b)))
-        assert poll.result["ballot_count"] == len([b for b in expected.values() if b])
+        assert poll.result.ballot_count == len([b for b in expected.values() if b])
         assert poll.results_event_id is not None
     finally:
         await db.close()
@@ -349,7 +337,7 @@ async def test_the_recount_at_close_reconciles_and_records_differences(poll_bot)
     found = {(r.kind, r.event_id) for r in await app.db.polls.reconciliations(poll.number)}
     assert found == {("missed-reaction", missed), ("missed-withdrawal", "$gone:localhost")}
     closed = await app.db.polls.get(poll.number)
-    assert closed.result["totals"] == {"Yes": 4, "No": 0} and closed.result["ballot_count"] == 1
+    assert closed.result.totals == {"Yes": 4, "No": 0} and closed.result.ballot_count == 1
 
 
 POLL_FEDERATION = """
@@ -471,7 +459,7 @@ async def test_posts_the_server_already_has_are_found_in_the_room_not_posted_aga
 
     async def posted_before_the_crash(part: str, body: str) -> str:
         # Sent under a transaction ID the server has forgotten (here: a fresh one); the event ID never stored.
-        return await app.gateway.send_event(room, "m.room.message", {
+        return await app.gateway.send_event(room, ROOM_MESSAGE, {
             "msgtype": "m.notice", "body": body, HARMONY_POST_PART: f"poll:{room}:{poll.number}:{part}"})
 
     header = await posted_before_the_crash("header", "📊 (the header, posted before the crash)")
@@ -485,7 +473,7 @@ async def test_posts_the_server_already_has_are_found_in_the_room_not_posted_aga
 
     # Closed, the results table posted, then the crash: only the chart is missing at the restart.
     await app.db.polls.close(poll.number, closed_at=datetime.now(timezone.utc),
-                             result=summarize_result(opened, [], feature.tally(opened, [])))
+                             result=poll_result(opened, []))
     results = await posted_before_the_crash("results", "(the results, posted before the crash)")
     closed = await feature.close_poll(poll.number)
     assert closed is not None and closed.results_event_id == results

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
+
+from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_matrix.ids import RoomId, UserId
 from storage.database import Database, open_database

@@ -6,21 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
+from tortoise.exceptions import IntegrityError
 
 from harmony_matrix.consensus.ballots import Ballot, BallotKind, BallotStatus
 from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref, verify_chain
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.consensus.moots import NoticeKind, PlannedNotice, new_moot
+from harmony_matrix.consensus.moots import Moot, NoticeKind, PlannedNotice, new_moot
+from harmony_matrix.consensus.petitions import nominate, open_petition, sign_petition
 from harmony_matrix.consensus.proposals import ProposalStatus, transition
-from harmony_matrix.consensus.roles import (
-    HowDecided,
-    Role,
-    add_deputy,
-    nominate,
-    open_petition,
-    set_secretary,
-    sign_petition,
-)
+from harmony_matrix.consensus.roles import HowDecided, Role, add_deputy, set_secretary
+from storage.consensus.numbering import ATTEMPTS
 from storage.database import Database, open_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -59,15 +54,19 @@ async def test_proposals_get_numbers_per_assembly_and_keep_status(db: Database) 
     assert loaded.created_at == NOW
 
 
-async def test_moots_and_notices_are_settled_once(db: Database) -> None:
-    ref = await db.consensus.moots.next_ref("ops")
-    assert ref == "M-ops-1"
-    moot = new_moot(ref=ref, assembly="ops", topic="Budget", starts_at=NOW + timedelta(days=2),
+def _moot(ref: str) -> Moot:
+    return new_moot(ref=ref, assembly="ops", topic="Budget", starts_at=NOW + timedelta(days=2),
                     duration=timedelta(hours=1), now=NOW, scheduled_by=UserId("@s:x"), proposals=["P-ops-1"])
-    await db.consensus.moots.create(moot, room_id=ROOM)
+
+
+async def test_moots_and_notices_are_settled_once(db: Database) -> None:
+    moot = await db.consensus.moots.create(_moot, assembly="ops", room_id=ROOM)
+    ref = moot.ref
+    assert ref == "M-ops-1"
     loaded = await db.consensus.moots.get(ref)
     assert loaded == moot
-    assert [m.ref for m in await db.consensus.moots.scheduled()] == [ref]
+    assert (await db.consensus.moots.create(_moot, assembly="ops", room_id=ROOM)).ref == "M-ops-2"
+    assert [m.ref for m in await db.consensus.moots.scheduled()] == [ref, "M-ops-2"]
     notice = PlannedNotice(ref, NoticeKind.REMINDER, NOW, before_start=timedelta(hours=1))
     assert await db.consensus.notices.settle(notice.key, at=NOW, event_id="$n1")
     assert not await db.consensus.notices.settle(notice.key, at=NOW, event_id="$n2")
@@ -119,9 +118,10 @@ async def test_roles_are_replaced_with_history(db: Database) -> None:
 
 async def test_petitions_keep_one_signature_per_member(db: Database) -> None:
     store = db.consensus.petitions
-    petition = open_petition(ref=await store.next_ref("ops"), assembly="ops", role=Role.SECRETARY,
-                             opened_by=UserId("@a:x"), now=NOW, is_member=True)
-    await store.save(petition)
+    petition = await store.open(lambda ref: open_petition(ref=ref, assembly="ops", role=Role.SECRETARY,
+                                                          opened_by=UserId("@a:x"), now=NOW, is_member=True),
+                                assembly="ops")
+    assert petition.ref == "R-ops-1"
     petition = sign_petition(petition, UserId("@b:x"), now=NOW, is_member=True, event_id=EventId("$s"))
     await store.save(petition)
     [loaded] = await store.open_for("ops")
@@ -156,3 +156,40 @@ async def test_ballots_move_from_pending_to_started(db: Database) -> None:
                created_by=UserId("@s:x"), created_at=NOW, role="secretary"))
     await db.consensus.ballots.abandon(refused)
     assert (await db.consensus.ballots.get(refused.id)).status is BallotStatus.ABANDONED
+
+
+async def test_a_record_that_lost_the_race_for_its_number_is_stored_on_a_fresh_read(db: Database) -> None:
+    refs: list[str] = []
+
+    def build(ref: str) -> Moot:
+        refs.append(ref)
+        if len(refs) == 1:  # as when a rival writer's M-ops-1 was stored between our read and our insert
+            raise IntegrityError("UNIQUE constraint failed: consensus_moot.ref")
+        return _moot(ref)
+
+    moot = await db.consensus.moots.create(build, assembly="ops", room_id=ROOM)
+    assert refs == ["M-ops-1", "M-ops-1"] and moot.ref == "M-ops-1"
+    assert [m.ref for m in await db.consensus.moots.scheduled()] == ["M-ops-1"]
+
+
+async def test_only_the_integrity_error_is_retried_and_only_so_often(db: Database) -> None:
+    numbers: list[int] = []
+
+    def always_taken(number: int) -> Decision:
+        numbers.append(number)
+        raise IntegrityError("UNIQUE constraint failed: consensus_decision.prev_hash")
+
+    with pytest.raises(IntegrityError):
+        await db.consensus.decisions.append(always_taken, assembly="ops")
+    assert numbers == [1] * ATTEMPTS
+
+    mistakes: list[int] = []
+
+    def wrong(number: int) -> Decision:
+        mistakes.append(number)
+        raise ValueError("a mistake in the record is not a race")
+
+    with pytest.raises(ValueError):
+        await db.consensus.decisions.append(wrong, assembly="ops")
+    assert mistakes == [1]
+    assert await db.consensus.decisions.chain() == []

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import pytest_asyncio
 
-from harmony_matrix.polls.poll import CountedReaction, PollSpec
+from harmony_matrix.polls.poll import Eligibility, PollSpec
+from harmony_matrix.polls.reactions import CountedReaction
+from harmony_matrix.polls.results import poll_result
 from storage.database import Database, open_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -43,18 +45,23 @@ async def test_create_is_idempotent_by_source_key_and_round_trips(db: Database) 
     found = await db.polls.option_by_event("$opt2")
     assert found is not None and found[0].number == poll.number and found[1] == 2
     assert await db.polls.option_by_event("$nope") is None
-    assert [p.number for p in await db.polls.list(status="open")] == [poll.number]
+    assert [p.number for p in await db.polls.list_polls(status="open")] == [poll.number]
+    assert loaded.eligibility is Eligibility.MEMBERS
 
 
-async def test_reactions_latest_wins_withdraw_and_duplicates(db: Database) -> None:
+async def test_votes_are_stored_once_and_superseded_on_request(db: Database) -> None:
     poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
     n = poll.number
-    assert (await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100))).stored
-    assert not (await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100))).stored
-    added = await db.polls.add_reaction(n, vote("$2", "@a:x", 0, 5, 200))
-    assert added.superseded == ("$1",) and added.counts
-    older = await db.polls.add_reaction(n, vote("$0", "@a:x", 0, 1, 50))  # arrived late, older
-    assert not older.counts and older.superseded == ()
+    assert await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100)) == (vote("$1", "@a:x", 0, 3, 100),)
+    assert await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100)) is None  # a replay changes nothing
+    # The live votes of the same voter on the same option come back, oldest first, for the core to settle.
+    assert await db.polls.add_reaction(n, vote("$2", "@a:x", 0, 5, 200)) == (vote("$1", "@a:x", 0, 3, 100),
+                                                                               vote("$2", "@a:x", 0, 5, 200))
+    await db.polls.supersede(["$1"])
+    dm = CountedReaction(event_id="$dm#0", voter="@a:x", option=0, score=1, ts=50, source="dm")
+    assert await db.polls.add_reaction(n, dm) == (dm, vote("$2", "@a:x", 0, 5, 200))
+    await db.polls.supersede(["$dm#0"])
+    await db.polls.supersede([])
     await db.polls.add_reaction(n, vote("$3", "@b:x", 1, 4, 120))
     await db.polls.add_reaction(n, vote("$4", "@b:x", 2, 2, 130))
     assert sorted(map(sorted, (b.items() for b in await db.polls.ballots(n)))) == [[(0, 5)], [(1, 4), (2, 2)]]
@@ -62,12 +69,15 @@ async def test_reactions_latest_wins_withdraw_and_duplicates(db: Database) -> No
     assert await db.polls.withdraw("$4") is None
     assert await db.polls.withdraw("$unknown") is None
     assert await db.polls.turnout(n) == 2
-    assert await db.polls.known_reaction_ids(n) == {"$0": "superseded", "$1": "superseded", "$2": "live",
-                                                     "$3": "live", "$4": "withdrawn"}
+    # Only reactions in the room are recounted; a DM ballot line is not among them.
+    assert await db.polls.known_reaction_ids(n) == {"$1": "superseded", "$2": "live", "$3": "live", "$4": "withdrawn"}
+    assert [(v["event_id"], v["source"], v["status"]) for v in (await db.polls.export_user("@a:x"))["votes"]] == [
+        ("$dm#0", "dm", "superseded"), ("$1", "reaction", "superseded"), ("$2", "reaction", "counted")]
 
 
 async def test_secret_ballots_are_unlinked_at_close(db: Database) -> None:
-    poll, _ = await db.polls.create(PollSpec("Q", ("A", "B"), secret=True), room_id="!r", created_by="@s:x",
+    poll, _ = await db.polls.create(PollSpec("Q", ("A", "B"), secret=True, eligibility=Eligibility.PARTICIPANTS),
+                                    room_id="!r", created_by="@s:x",
                                     created_at=NOW)
     n = poll.number
     assert not await db.polls.save_secret_ballot(n, "@a:x", {0: 5}, at=NOW)
@@ -75,12 +85,15 @@ async def test_secret_ballots_are_unlinked_at_close(db: Database) -> None:
     await db.polls.save_secret_ballot(n, "@b:x", {1: 5}, at=NOW)
     assert await db.polls.turnout(n) == 2
     assert (await db.polls.export_user("@a:x"))["secret_ballots_of_open_polls"][0]["scores"] == {"0": 4, "1": 1}
-    assert await db.polls.close(n, closed_at=NOW, result={"winners": ["A"]})
-    assert not await db.polls.close(n, closed_at=NOW, result={})
+    result = poll_result(poll, [{0: 4, 1: 1}, {1: 5}])
+    assert result.winners == ("B",)
+    assert await db.polls.close(n, closed_at=NOW, result=result)
+    assert not await db.polls.close(n, closed_at=NOW, result=poll_result(poll, []))
     assert sorted(map(sorted, (b.items() for b in await db.polls.ballots(n)))) == [[(0, 4), (1, 1)], [(1, 5)]]
     assert (await db.polls.export_user("@a:x"))["secret_ballots_of_open_polls"] == []
     closed = await db.polls.get(n)
-    assert closed is not None and closed.status == "closed" and closed.result == {"winners": ["A"]}
+    assert closed is not None and closed.status == "closed" and closed.result == result
+    assert closed.eligibility is Eligibility.PARTICIPANTS
     assert [p.number for p in await db.polls.unfinished()] == [n]  # results not posted yet
     await db.polls.mark_results_posted(n, "$results")
     assert await db.polls.unfinished() == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,9 +17,10 @@ from harmony_matrix.assemblies.access import (
     may_manage,
     may_stay,
 )
-from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
-from harmony_matrix.ids import UserId
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
+from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import RoomKind
+from harmony_matrix.ids import UserId
 
 NOW = datetime(2025, 9, 1, 12, tzinfo=UTC)
 SECRETARY = UserId("@sec:hs")
@@ -58,7 +58,7 @@ def person(**kw: object) -> PersonFacts:
 
 
 def decide(p: PersonFacts, slug: str, room: RoomKind = RoomKind.SPACE) -> AccessDecision:
-    return decide_access(p, FED[slug], FED, room=room)
+    return decide_access(p, FED[slug], FED, room=room, prefix="!h")
 
 
 def test_open_admits_anyone() -> None:
@@ -73,7 +73,7 @@ def test_participants_need_a_parent() -> None:
     # umbrella participation: being in something else nested in the parent counts
     fed = FED.with_assembly(Assembly("ward2", "Ward 2", AssemblyKind.CONSTITUENCY,
                                      parents=("city",)))
-    assert decide_access(person(participates_in={"ward2"}), fed["ward"], fed).admitted
+    assert decide_access(person(participates_in={"ward2"}), fed["ward"], fed, prefix="!h").admitted
 
 
 def test_participation_through_the_assembly_itself_does_not_count() -> None:
@@ -153,33 +153,41 @@ def test_public_reasons_never_depend_on_status() -> None:
 
 # --- enforcement -----------------------------------------------------------------------------
 def test_may_stay_keeps_those_who_meet_the_rule() -> None:
-    action = may_stay(person(is_member=True), FED["fin"], FED, now=NOW)
+    action = may_stay(person(is_member=True), FED["fin"], FED, now=NOW, prefix="!h")
     assert action.action is Enforcement.KEEP
 
 
 def test_may_stay_removes_with_private_reason() -> None:
-    action = may_stay(person(), FED["fin"], FED, now=NOW)
+    action = may_stay(person(), FED["fin"], FED, now=NOW, prefix="!h")
     assert action.action is Enforcement.REMOVE
     assert "registered party members" in action.reason
     assert "member" not in action.public_reason
     # left the parent space of a participants room
-    gone = may_stay(person(participates_in={"ward"}), FED["ward"], FED, now=NOW)
+    gone = may_stay(person(participates_in={"ward"}), FED["ward"], FED, now=NOW, prefix="!h")
     assert gone.action is Enforcement.REMOVE
     # no declaration in a self-identified room
-    undeclared = may_stay(person(), FED["das"], FED, now=NOW, room=RoomKind.DISCUSSION)
+    undeclared = may_stay(person(), FED["das"], FED, now=NOW, prefix="!h", room=RoomKind.DISCUSSION)
     assert undeclared.action is Enforcement.REMOVE
     assert "!h join das" in undeclared.reason
+
+
+def test_explanations_name_commands_with_the_configured_prefix() -> None:
+    asked = decide_access(person(), FED["das"], FED, prefix="!harmony")
+    assert "`!harmony confirm`" in asked.reason and "`!harmony cancel`" in asked.reason
+    assert "!h " not in asked.reason
+    undeclared = may_stay(person(), FED["das"], FED, now=NOW, prefix="!harmony")
+    assert "`!harmony join das`" in undeclared.reason
 
 
 def test_warn_then_remove() -> None:
     policy = EnforcementPolicy.WARN_THEN_REMOVE
     grace = timedelta(hours=2)
-    first = may_stay(person(), FED["fin"], FED, now=NOW, policy=policy, grace=grace)
+    first = may_stay(person(), FED["fin"], FED, now=NOW, prefix="!h", policy=policy, grace=grace)
     assert first.action is Enforcement.WARN and first.remove_after == NOW + grace
-    waiting = may_stay(person(), FED["fin"], FED, now=NOW + timedelta(hours=1), policy=policy,
+    waiting = may_stay(person(), FED["fin"], FED, now=NOW + timedelta(hours=1), prefix="!h", policy=policy,
                        warned_at=NOW, grace=grace)
     assert waiting.action is Enforcement.PENDING
-    due = may_stay(person(), FED["fin"], FED, now=NOW + grace, policy=policy, warned_at=NOW,
+    due = may_stay(person(), FED["fin"], FED, now=NOW + grace, prefix="!h", policy=policy, warned_at=NOW,
                    grace=grace)
     assert due.action is Enforcement.REMOVE
 
@@ -187,7 +195,7 @@ def test_warn_then_remove() -> None:
 def test_removed_secretary_leaves_the_secretariat() -> None:
     fed = FED.with_assembly(Assembly("das", "DAS", AssemblyKind.SOCIETY, Access.SELF_IDENTIFIED,
                                      declaration="I identify as disabled.", parents=("party",)))
-    action = may_stay(person(user_id=SECRETARY), fed["das"], fed, now=NOW,
+    action = may_stay(person(user_id=SECRETARY), fed["das"], fed, now=NOW, prefix="!h",
                       room=RoomKind.SECRETARIAT)
     assert action.action is Enforcement.REMOVE
 
@@ -218,8 +226,8 @@ def test_more_facts_never_lower_the_outcome(
         participates_in=base.participates_in | extra.participates_in,
         invited_to=base.invited_to | extra.invited_to,
     )
-    before = decide_access(base, FED[slug], FED, room=room)
-    after = decide_access(more, FED[slug], FED, room=room)
+    before = decide_access(base, FED[slug], FED, room=room, prefix="!h")
+    after = decide_access(more, FED[slug], FED, room=room, prefix="!h")
     if before.admitted:
         assert after.admitted
     assert RANK[after.outcome] >= RANK[before.outcome]
@@ -227,6 +235,6 @@ def test_more_facts_never_lower_the_outcome(
 
 @given(facts, st.sampled_from([x.slug for x in FED]))
 def test_may_stay_agrees_with_decide_access(p: PersonFacts, slug: str) -> None:
-    admitted = decide_access(p, FED[slug], FED).admitted
-    kept = may_stay(p, FED[slug], FED, now=NOW).action is Enforcement.KEEP
+    admitted = decide_access(p, FED[slug], FED, prefix="!h").admitted
+    kept = may_stay(p, FED[slug], FED, now=NOW, prefix="!h").action is Enforcement.KEEP
     assert admitted == kept

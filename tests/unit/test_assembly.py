@@ -7,19 +7,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harmony_matrix.assemblies.assembly import (
+    MAX_DECLARATION_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_REMIT_LENGTH,
     Access,
     Assembly,
     AssemblyKind,
+    Purpose,
+    parse_access,
+    parse_kind,
+    parse_name,
+    parse_slug,
+)
+from harmony_matrix.assemblies.errors import (
     CycleError,
     DuplicateSlug,
-    Federation,
     FederationError,
     InvalidAssembly,
-    Purpose,
     UnknownAssembly,
     UnknownParent,
-    find_cycle,
 )
+from harmony_matrix.assemblies.federation import Federation, find_cycle
 from harmony_matrix.ids import UserId
 
 
@@ -84,6 +92,36 @@ def test_invalid_fields_are_named(kwargs: dict[str, object], field: str) -> None
     with pytest.raises(InvalidAssembly) as err:
         Assembly(**base)  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(("field", "limit"), [
+    ("name", MAX_NAME_LENGTH), ("remit", MAX_REMIT_LENGTH), ("declaration", MAX_DECLARATION_LENGTH)])
+def test_texts_longer_than_their_limit_are_refused(field: str, limit: int) -> None:
+    base: dict[str, object] = {"slug": "x", "name": "X", "kind": AssemblyKind.SOCIETY,
+                               "access": Access.SELF_IDENTIFIED, "declaration": "I am."}
+    Assembly(**{**base, field: "a" * limit})  # type: ignore[arg-type]
+    with pytest.raises(InvalidAssembly) as err:
+        Assembly(**{**base, field: "a" * (limit + 1)})  # type: ignore[arg-type]
+    assert err.value.field == field
+    assert f"{limit + 1:,} characters long, at most {limit:,}" in err.value.message
+
+
+def test_command_parsers_give_typed_values_and_name_the_allowed_ones() -> None:
+    assert parse_kind("working-group") is AssemblyKind.WORKING_GROUP
+    assert parse_access("self-identified") is Access.SELF_IDENTIFIED
+    with pytest.raises(ValueError, match=r"unknown kind 'guild' \(allowed: party, working-group, "):
+        parse_kind("guild")
+    with pytest.raises(ValueError, match=r"unknown access 'secret' \(allowed: open, participants, "
+                                         r"self-identified, members, invite\)"):
+        parse_access("secret")
+    assert parse_slug("cardiff-west") == "cardiff-west"
+    with pytest.raises(ValueError, match='"Cardiff West" is not a slug: a slug is 1–64 lowercase'):
+        parse_slug("Cardiff West")
+    assert parse_name('"Media Working Group"') == "Media Working Group"
+    with pytest.raises(ValueError, match="the name is empty"):
+        parse_name('""')
+    with pytest.raises(ValueError, match=f"at most {MAX_NAME_LENGTH}"):
+        parse_name("n" * (MAX_NAME_LENGTH + 1))
 
 
 def test_unknown_kind_lists_allowed_values() -> None:

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harmony_matrix.command_table import CommandTable, help_detail, unknown_command
 from harmony_matrix.commands import (
     CommandParseError,
     CommandSpec,
-    CommandTable,
     Flag,
     Option,
     Param,
@@ -18,7 +18,7 @@ from harmony_matrix.commands import (
     bind_arguments,
     extract_options,
     find_invocation,
-    help_detail,
+    length_refusal,
     parse_positive_int,
     parse_user,
     refusal,
@@ -115,3 +115,18 @@ def test_a_label_replaces_the_name_in_the_usage() -> None:
     spec = CommandSpec("poll start", "Start.", "!h poll start Q | a | b",
                        params=(Param("poll", label="question | option | option …", rest=True),))
     assert spec.usage() == "!h poll start <question | option | option …>"
+
+
+def test_an_unknown_command_is_answered_with_its_group_or_close_names() -> None:
+    table = CommandTable([POLL, SECRETARY, PING])
+    assert unknown_command(table, "poll strat now", prefix="!v") == (
+        'I don\'t know the command "poll strat". Did you mean: !v poll start? Send !v help for the list.')
+    assert unknown_command(table, "pnig", prefix="!h") == (
+        'I don\'t know the command "pnig". Did you mean: !h ping? Send !h help for the list.')
+    assert unknown_command(table, "zzz", prefix="!h") == 'I don\'t know the command "zzz". Send !h help for the list.'
+
+
+def test_a_command_text_has_a_length_limit() -> None:
+    assert length_refusal("x" * 20_000) is None
+    assert length_refusal("x" * 20_001) == (
+        "That command is too long for me to read: 20,001 characters, at most 20,000.")

@@ -42,8 +42,24 @@ def with_change(path: str, value: object) -> dict:
 def test_a_good_config_loads_with_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     assert config.prefixes == ("!harmony", "!h")
+    assert config.display_prefix == "!h"
     assert config.database_url() == f"sqlite://{tmp_path / 'harmony.db'}"
     assert config.timezone == "UTC"
+
+
+def test_the_display_prefix_is_the_first_alias_else_the_prefix(tmp_path: Path) -> None:
+    aliased = load_config(write(tmp_path, with_change("commands", {"prefix": "!vote", "aliases": ["!v", "!x"]})))
+    assert aliased.display_prefix == "!v"
+    bare = load_config(write(tmp_path, with_change("commands", {"prefix": "!vote", "aliases": []})))
+    assert bare.display_prefix == "!vote"
+
+
+def test_user_ids_are_checked_by_the_one_rule(tmp_path: Path) -> None:
+    for bad in ("@:server", "@name:", "@na me:server", "@name:server\tx", "name:server"):
+        with pytest.raises(ConfigError, match="admins: must be a Matrix user ID"):
+            load_config(write(tmp_path, with_change("admins", [bad])))
+    config = load_config(write(tmp_path, with_change("admins", ["@a.b_c:matrix.example:8448"])))
+    assert config.admins == ["@a.b_c:matrix.example:8448"]
 
 
 BAD_CONFIGS = [

@@ -12,26 +12,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harmony_matrix.consensus.ballots import parse_ballot_options
 from harmony_matrix.consensus.decisions import (
     GENESIS_HASH,
     ChainEntry,
     Decision,
     Level,
-    Link,
     Method,
-    Relation,
     append,
     chain_hash,
     decision_from_json,
     decision_to_json,
-    decisions_in_force,
     entry_from_json,
     entry_to_json,
     normalize_topic,
-    overridden_by,
     parse_topics,
     verify_chain,
 )
+from harmony_matrix.consensus.precedence import Link, Relation, decisions_in_force, overridden_by
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId
 
@@ -385,3 +383,17 @@ def test_in_force_invariants(decisions: list[Decision], assembly: str) -> None:
     if distinct:
         again = decisions_in_force(list(reversed(decisions)), assembly=assembly, topic="housing", ancestors_of=ancestors_of)
         assert {f.decision.ref for f in again} == set(refs)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Spend | Save", ("Spend", "Save")), (" A |B| C ", ("A", "B", "C")), ("  ", ())],
+)
+def test_a_deadlock_ballots_options(text: str, expected: tuple[str, ...]) -> None:
+    assert parse_ballot_options(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Spend", "Spend | Spend", "|", "A | | a | A"])
+def test_a_deadlock_ballot_needs_two_different_options(text: str) -> None:
+    with pytest.raises(UserError, match="at least two different options"):
+        parse_ballot_options(text)

@@ -9,17 +9,20 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
+from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.federation_file import (
+    FederationFileError,
+    federation_to_mapping,
+    load_federation,
+)
+from harmony_matrix.assemblies.import_plan import (
     CreateAssembly,
     FieldChange,
-    FederationFileError,
     Nest,
     RemoveAssembly,
     Unnest,
     UpdateAssembly,
-    federation_to_mapping,
-    load_federation,
     plan_changes,
 )
 from harmony_matrix.membership import MembershipFileError, parse_members_csv

@@ -24,16 +24,15 @@ from harmony_matrix.consensus.moots import (
     decide_late_notice,
     due_notices,
     finish_moot,
-    fold_ical_line,
-    ical_escape,
     make_moot_ref,
     new_moot,
     parse_moot_ref,
     plan_notices,
+    parse_when_and_topic,
     record_minutes,
-    render_ical,
     upcoming_notices,
 )
+from harmony_matrix.consensus.ical import fold_ical_line, ical_escape, render_ical
 
 LONDON = ZoneInfo("Europe/London")
 SCHEDULED = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -93,11 +92,35 @@ def test_new_moot_refuses_bad_input(changes: dict[str, object], fragment: str) -
 
 
 def test_refs() -> None:
-    assert parse_moot_ref("M-west-leeds-12") == ("west-leeds", 12)
-    assert parse_moot_ref("m-ops-3") == ("ops", 3)
-    assert parse_moot_ref("#3", default_assembly="ops") == ("ops", 3)
+    assert parse_moot_ref("M-west-leeds-12").locate(None) == ("west-leeds", 12)
+    assert parse_moot_ref("m-ops-3").locate("west") == ("ops", 3)
+    assert parse_moot_ref("#3").locate("ops") == ("ops", 3)
+    assert parse_moot_ref("3").resolve("ops") == "M-ops-3"
     with pytest.raises(UserError, match="M-ops-3"):
-        parse_moot_ref("3")
+        parse_moot_ref("3").locate(None)  # a bare number needs the room's assembly
+    with pytest.raises(UserError, match="not a moot reference"):
+        parse_moot_ref("budget")
+
+
+@pytest.mark.parametrize(
+    ("text", "when", "topic"),
+    [
+        ("tomorrow at 7pm Budget for 2027", "tomorrow at 7pm", "Budget for 2027"),
+        ("2026-12-01 19:00 Budget", "2026-12-01 19:00", "Budget"),
+        ("in 2h  Budget   review", "in 2h", "Budget review"),
+        ("19:00 2027 plans", "19:00", "2027 plans"),
+    ],
+)
+def test_the_longest_leading_time_is_the_when(text: str, when: str, topic: str) -> None:
+    parsed = parse_when_and_topic(text)
+    assert (parsed.time.text, parsed.topic) == (when, topic)
+
+
+def test_a_moot_needs_a_readable_time_and_a_topic() -> None:
+    with pytest.raises(UserError, match="a time and a topic"):
+        parse_when_and_topic("tomorrow")
+    with pytest.raises(UserError, match="can't read 'someday'"):
+        parse_when_and_topic("someday Budget")
 
 
 def test_cancel_finish_minutes() -> None:

@@ -1,8 +1,10 @@
-"""Poll rules: reaction keys, which reaction counts, the poll start and vote grammar, references."""
+"""Poll rules: reaction keys, which vote counts, who may vote, the poll start and vote arguments,
+references, and the tally's lot seed."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,21 +12,42 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harmony_matrix.assemblies.assembly import Assembly, AssemblyKind, Federation
+from harmony_matrix.assemblies.assembly import Assembly, AssemblyKind
+
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.commands import CommandParseError, CommandSpec, bind_arguments
 from harmony_matrix.errors import UserError
+from harmony_matrix.polls.arguments import (
+    CLOSES,
+    ELIGIBILITY,
+    POLL_TEXT,
+    SEATS,
+    SECRET,
+    parse_ballot,
+    poll_start_spec,
+)
+from harmony_matrix.polls.eligibility import Electorate, VoterFacts, electorate_of, may_vote
 from harmony_matrix.polls.poll import (
+    Eligibility,
+    Poll,
+    PollOption,
+    PollSpec,
+    new_poll_spec,
+    option_letter,
+    parse_poll_ref,
+    timestamp_ms,
+)
+from harmony_matrix.polls.reactions import (
     SEED_KEYS,
     CountedReaction,
     build_ballots,
-    counting_assemblies,
-    describe_eligibility,
     missing_seed_keys,
-    option_letter,
-    parse_ballot,
-    parse_poll_ref,
-    parse_poll_start,
     score_of_key,
+    VoteOutcome,
+    settle_vote,
 )
+from harmony_matrix.polls.results import PollResult, lot_seed, poll_result, tally_poll
+from harmony_matrix.polls.star import ballots_seed
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
@@ -104,25 +127,75 @@ def test_each_reaction_either_counts_or_is_superseded(items: list[CountedReactio
         assert (winner.ts, winner.event_id) >= (x.ts, x.event_id)
 
 
+def test_a_newer_vote_supersedes_the_older_ones_on_its_option_and_replaces_the_reactions() -> None:
+    older = r("$1", "@a", 0, 3, 100)
+    by_dm = CountedReaction(event_id="$dm#0", voter="@a", option=0, score=2, ts=150, source="dm")
+    elsewhere = [r("$2", "@a", 1, 4, 120), r("$3", "@b", 0, 5, 90)]  # another option, another voter
+    newer = r("$4", "@a", 0, 5, 200)
+    outcome = settle_vote(newer, [older, by_dm, *elsewhere, newer])
+    assert outcome.counts
+    assert set(outcome.superseded) == {"$1", "$dm#0"}
+    assert outcome.replaced == ("$1",)  # a DM ballot line has nothing in the room to remove
+
+
+def test_a_late_but_older_vote_does_not_count_and_replaces_nothing() -> None:
+    outcome = settle_vote(r("$0", "@a", 0, 1, 50), [r("$2", "@a", 0, 5, 200)])
+    assert not outcome.counts and outcome.superseded == ("$0",) and outcome.replaced == ()
+
+
+def test_a_first_vote_counts_alone() -> None:
+    vote = r("$1", "@a", 0, 3, 100)
+    assert settle_vote(vote, [vote]) == settle_vote(vote, []) == VoteOutcome(counts=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(reactions)
+def test_settling_votes_one_by_one_leaves_what_build_ballots_counts(items: list[CountedReaction]) -> None:
+    live: dict[str, CountedReaction] = {}
+    for vote in items:  # as the store and the handler do: add, settle, mark the superseded
+        live[vote.event_id] = vote
+        for event_id in settle_vote(vote, live.values()).superseded:
+            live.pop(event_id, None)
+    assert set(live) == set(build_ballots(items).counted.values())
+
+
 # --- poll start -----------------------------------------------------------------------------------------
 
-def start(text: str):
-    return parse_poll_start(text, now=NOW, tz=LONDON)
+POLL_START = CommandSpec(name="poll start", summary="", example="", params=(POLL_TEXT,),
+                         options=(CLOSES, SEATS, ELIGIBILITY), flags=(SECRET,))
+
+def start(text: str) -> PollSpec:
+    """What ``poll start <text>`` opens: its declared arguments, then the one check of a new poll."""
+    args = bind_arguments(POLL_START, text)
+    return poll_start_spec(args["poll"], closes=args["closes"], seats=args["seats"], eligibility=args["eligibility"],
+                           secret=args["secret"], now=NOW, tz=LONDON, default_eligibility=Eligibility.MEMBERS)
 
 
 def test_poll_start_with_all_settings() -> None:
-    spec = start("Where do we meet? | The library | Café Rouge|Online closes=tomorrow 19:00 seats=2 secret")
+    spec = start('Where do we meet? | The library | Café Rouge|Online closes="tomorrow 19:00" seats=2 secret')
     assert spec.question == "Where do we meet?"
     assert spec.options == ("The library", "Café Rouge", "Online")
     assert spec.closes_at == datetime(2026, 3, 28, 19, 0, tzinfo=UTC)
-    assert spec.seats == 2 and spec.secret and spec.eligibility == "members"
+    assert spec.seats == 2 and spec.secret and spec.eligibility is Eligibility.MEMBERS
 
 
 def test_poll_start_defaults_and_eligibility() -> None:
     spec = start("Q | A | B eligibility=participants")
     assert spec.options == ("A", "B") and spec.seats == 1 and not spec.secret and spec.closes_at is None
-    assert spec.eligibility == "participants"
-    assert start("Q | A | B secret closes=in 2h").closes_at == NOW + timedelta(hours=2)
+    assert spec.eligibility is Eligibility.PARTICIPANTS
+    assert start("Q | A | B secret closes=2h").closes_at == NOW + timedelta(hours=2)
+    assert start("Q | A | B eligibility=Members").eligibility is Eligibility.MEMBERS
+
+
+@pytest.mark.parametrize(("text", "closes"), [
+    ("Where do we meet? | The library | Café | Online closes=tomorrow 19:00 seats=2 secret",
+     datetime(2026, 3, 28, 19, 0, tzinfo=UTC)),
+    ("Q | A | B secret closes=in 2h", NOW + timedelta(hours=2)),
+    ("Q | A | B closes=in 2h secret", NOW + timedelta(hours=2)),
+])
+def test_closes_takes_several_words_without_quotes(text: str, closes: datetime) -> None:
+    spec = start(text)
+    assert spec.options[-1] in ("Online", "B") and spec.closes_at == closes
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -136,15 +209,28 @@ def test_poll_start_defaults_and_eligibility() -> None:
     ("Q | A | B seats=2", "would elect every option"),
     ("Q | A | B seats=two", "seats="),
     ("Q | A | B closes=yesterday-ish", "closes="),
-    ("Q | A | B closes=2020-01-01", "in the past"),
-    ("Q | A | B closes=", "has no value"),
-    ("Q | A | B secret=yes", "secret takes no value"),
-    ("Q | A | B eligibility=everyone", "eligibility="),
+    ("Q | A | B closes=2020-01-01", "closes=: that time is in the past"),
+    ("Q | A | B closes=", "closes=: no time given"),
+    ("Q | A | B eligibility=everyone", 'eligibility=: "everyone" is not one of: members, participants'),
     ("Q | A | B seats=1 seats=1", "given twice"),
+    ("Q? | " + "x" * 201 + " | B", "option 1 is too long"),
+    ("Q" * 501 + " | A | B", "question is too long"),
 ])
 def test_poll_start_errors_are_specific(text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         start(text)
+
+
+def test_a_flag_takes_no_value() -> None:
+    with pytest.raises(UserError, match="secret takes no value"):
+        start("Q | A | B secret=yes")
+
+
+def test_argument_errors_come_with_the_usage_line() -> None:
+    with pytest.raises(CommandParseError) as raised:
+        start("Q | A | B seats=two")
+    assert raised.value.usage == ("!h poll start <question | option | option …> [closes=<when>] [seats=<N>] "
+                                  "[eligibility=<members|participants>] [secret]")
 
 
 @settings(max_examples=100, deadline=None)
@@ -156,6 +242,19 @@ def test_any_unique_option_names_round_trip(options: list[str]) -> None:
         return
     spec = start("Question? | " + " | ".join(options))
     assert spec.options == tuple(options)
+
+
+def test_the_api_and_the_command_share_one_check() -> None:
+    with pytest.raises(UserError, match="must be different from each other"):
+        new_poll_spec("Q", ["@a:x", "@A:x"], now=NOW)
+    with pytest.raises(UserError, match="would elect every option"):
+        new_poll_spec("Q", ["A", "B"], now=NOW, seats=2)
+    with pytest.raises(UserError, match="in the past"):
+        new_poll_spec("Q", ["A", "B"], now=NOW, closes_at=NOW)
+    with pytest.raises(UserError, match="option 2 is empty"):
+        new_poll_spec("Q", ["A", " "], now=NOW)
+    spec = new_poll_spec(" Q ", [" A", "B "], now=NOW, eligibility=Eligibility.PARTICIPANTS)
+    assert spec == PollSpec("Q", ("A", "B"), eligibility=Eligibility.PARTICIPANTS)
 
 
 # --- vote ------------------------------------------------------------------------------------------------
@@ -190,8 +289,9 @@ def test_letters_and_references() -> None:
     for text in ("#3", "poll-3", "poll3", "3", "Poll #3"):
         assert parse_poll_ref(text) == 3
     for text in ("#0", "three", "#", "poll-x"):
-        with pytest.raises(UserError, match="not a poll reference"):
+        with pytest.raises(UserError, match="not a poll reference") as raised:
             parse_poll_ref(text)
+        assert "!h" not in str(raised.value)  # the router adds the usage line, with the prefix used
 
 
 # --- finishing an interrupted seeding -------------------------------------------------------------------
@@ -225,25 +325,81 @@ def _assembly(slug: str, *parents: str) -> Assembly:
 
 FED = Federation([_assembly("party"), _assembly("city", "party"), _assembly("ward", "city"),
                   _assembly("wg", "party"), _assembly("other")])
+PARTICIPANTS = Eligibility.PARTICIPANTS
 
 
 def test_participants_of_an_assembly_include_those_of_every_nested_one() -> None:
-    assert counting_assemblies(FED, "party") == ("party", "city", "ward", "wg")
-    assert counting_assemblies(FED, "city") == ("city", "ward")
-    assert counting_assemblies(FED, "ward") == ("ward",)
+    assert electorate_of(PARTICIPANTS, federation=FED, assembly="party").assemblies == ("party", "city", "ward", "wg")
+    assert electorate_of(PARTICIPANTS, federation=FED, assembly="city").assemblies == ("city", "ward")
+    assert electorate_of(PARTICIPANTS, federation=FED, assembly="ward").assemblies == ("ward",)
 
 
-def test_counting_assemblies_agrees_with_federation_participates() -> None:
+def test_may_vote_agrees_with_federation_participates() -> None:
     for slug in FED.slugs:
-        counted = set(counting_assemblies(FED, slug))
-        for direct in FED.slugs:
-            assert FED.participates(slug, {direct}) == (direct in counted), (slug, direct)
+        electorate = electorate_of(PARTICIPANTS, federation=FED, assembly=slug)
+        for joined in FED.slugs:
+            facts = VoterFacts(joined_assemblies=frozenset({joined}))
+            assert may_vote(electorate, facts) == FED.participates(slug, {joined}), (slug, joined)
+
+
+def test_members_polls_ask_the_registry_only() -> None:
+    electorate = electorate_of(Eligibility.MEMBERS, federation=FED, assembly="party")
+    assert electorate == Electorate(Eligibility.MEMBERS) and electorate.asks_membership
+    assert may_vote(electorate, VoterFacts(is_member=True))
+    assert not may_vote(electorate, VoterFacts(joined_assemblies=frozenset({"party"}), joined_room=True))
+
+
+def test_participants_outside_assemblies_are_the_people_in_the_room() -> None:
+    for electorate in (electorate_of(PARTICIPANTS), electorate_of(PARTICIPANTS, federation=FED, assembly="gone")):
+        assert electorate.asks_room and not electorate.asks_membership and not electorate.assemblies
+        assert may_vote(electorate, VoterFacts(joined_room=True))
+        assert not may_vote(electorate, VoterFacts(is_member=True))
 
 
 def test_who_may_vote_in_words() -> None:
-    assert describe_eligibility("members") == "registered party members"
-    assert describe_eligibility("participants") == "people in this room"
-    assert describe_eligibility("participants", assembly_name="Ward") == "participants of Ward"
-    assert describe_eligibility("participants", assembly_name="Party", nested=True) == \
+    assert electorate_of(Eligibility.MEMBERS).describe() == "registered party members"
+    assert electorate_of(PARTICIPANTS).describe() == "people in this room"
+    assert electorate_of(PARTICIPANTS, federation=FED, assembly="ward").describe() == "participants of Ward"
+    assert electorate_of(PARTICIPANTS, federation=FED, assembly="party").describe() == \
         "participants of Party (including its nested assemblies)"
-    assert describe_eligibility("members", assembly_name="Party") == "registered party members"
+    assert electorate_of(Eligibility.MEMBERS, federation=FED, assembly="party").describe() == \
+        "registered party members"
+
+
+# --- deadline, tally and lot seed ------------------------------------------------------------------------
+
+def _poll(**changes: object) -> Poll:
+    base = Poll(number=7, room_id="!room:x", question="Where?", options=(PollOption(0, "Pub"), PollOption(1, "Park"),
+                                                                          PollOption(2, "Library")),
+                seats=1, secret=False, eligibility=Eligibility.MEMBERS, closes_at=NOW, status="open",
+                created_by="@s:x", created_at=NOW - timedelta(days=1), header_event_id="$header")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_a_vote_counts_until_the_deadline_inclusive() -> None:
+    deadline = timestamp_ms(NOW)
+    assert _poll().takes_votes_at(deadline) and not _poll().takes_votes_at(deadline + 1)
+    assert _poll(closes_at=None).takes_votes_at(deadline + 10**9)
+    assert not _poll(status="closed", closes_at=None).takes_votes_at(0)
+
+
+def test_the_lot_seed_is_the_poll_then_the_hash_of_its_canonical_ballots() -> None:
+    ballots = [{0: 5, 1: 5}, {2: 1}]
+    named = [{"Pub": 5, "Park": 5}, {"Library": 1}]
+    assert lot_seed(_poll(), ballots) == "#7@$header:" + ballots_seed(("Pub", "Park", "Library"), named)
+    assert lot_seed(_poll(header_event_id=None), ballots).startswith("#7@!room:x:")
+    assert lot_seed(_poll(), list(reversed(ballots))) == lot_seed(_poll(), ballots)
+
+
+def test_a_tie_is_drawn_with_the_polls_seed() -> None:
+    ballots = [{0: 5, 1: 5}, {0: 5, 1: 5}]  # Pub and Park level on everything: a lot decides
+    result = tally_poll(_poll(), ballots)
+    assert result.lots and all(lot.seed == lot_seed(_poll(), ballots) for lot in result.lots)
+
+
+def test_the_stored_result_reads_back_as_written() -> None:
+    result = poll_result(_poll(), [{0: 5, 1: 3}, {1: 4}, {2: 5, 0: 1}, {}])
+    assert PollResult.from_json(result.to_json()) == result
+    assert result.distribution == {"Pub": [2, 1, 0, 0, 0, 1], "Park": [2, 0, 0, 1, 1, 0],
+                                   "Library": [3, 0, 0, 0, 0, 1]}
+    assert result.totals == {"Pub": 6, "Park": 7, "Library": 5} and result.ballot_count == 4

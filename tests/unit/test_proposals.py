@@ -18,6 +18,7 @@ from harmony_matrix.consensus.proposals import (
     ProposalStatus,
     make_proposal_ref,
     parse_proposal_ref,
+    parse_proposal_refs,
     parse_propose_args,
     transition,
 )
@@ -100,11 +101,15 @@ def test_every_status_is_reachable_from_discussion() -> None:
 
 def test_refs() -> None:
     assert make_proposal_ref("west-leeds", 2) == "P-west-leeds-2"
-    assert parse_proposal_ref("P-west-leeds-2") == ("west-leeds", 2)
-    assert parse_proposal_ref(" p-OPS-7 ") == ("ops", 7)
-    assert parse_proposal_ref("#7", default_assembly="ops") == ("ops", 7)
+    assert parse_proposal_ref("P-west-leeds-2").locate(None) == ("west-leeds", 2)
+    assert parse_proposal_ref(" p-OPS-7 ").resolve("west") == "P-ops-7"
+    assert parse_proposal_ref("#7").locate("ops") == ("ops", 7)
+    assert parse_proposal_ref(" p-OPS-7 ").text == "p-OPS-7"
     with pytest.raises(UserError, match="not a proposal reference"):
         parse_proposal_ref("budget")
+    with pytest.raises(UserError, match="P-ops-3"):
+        parse_proposal_ref("7").locate(None)
+    assert [r.resolve("ops") for r in parse_proposal_refs("P-ops-2, 3 #4")] == ["P-ops-2", "P-ops-3", "P-ops-4"]
 
 
 @pytest.mark.parametrize(

@@ -11,26 +11,28 @@ from hypothesis import strategies as st
 
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
-from harmony_matrix.consensus.roles import (
-    HowDecided,
+from harmony_matrix.consensus.petitions import (
     Petition,
     PetitionStatus,
+    close_petition,
+    nominate,
+    open_petition,
+    petition_election,
+    sign_petition,
+    threshold_reached,
+    withdraw_signature,
+)
+from harmony_matrix.consensus.roles import (
+    HowDecided,
     Role,
     RoleAssignment,
     TermReminderKind,
     add_deputy,
     apply_election_result,
-    close_petition,
-    nominate,
-    open_petition,
-    petition_election,
     remove_deputy,
     set_secretary,
-    sign_petition,
     term_reminders,
-    threshold_reached,
     validate_election,
-    withdraw_signature,
 )
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

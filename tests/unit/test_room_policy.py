@@ -9,21 +9,21 @@ from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
 from harmony_matrix.ids import RoomId, UserId
 from harmony_matrix.assemblies.room_policy import (
     CHILD_ROOM_KINDS,
-    DriftKind,
     RoomKind,
-    RoomState,
-    acl_denies,
-    acl_inexpressible,
     assembly_state_content,
     desired_room_state,
-    detect_drift,
     join_rules_content,
     power_levels_content,
     room_join_rules_content,
-    server_acl_content,
-    server_denied,
     space_child_content,
     space_parent_content,
+)
+from harmony_matrix.assemblies.room_state import DriftKind, RoomState, detect_drift
+from harmony_matrix.assemblies.server_acl import (
+    acl_denies,
+    acl_inexpressible,
+    server_acl_content,
+    server_denied,
 )
 
 BOT = UserId("@harmony:hs")

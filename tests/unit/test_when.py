@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.when import format_duration, format_local, parse_duration, parse_when
+from harmony_matrix.when import format_duration, format_local, parse_duration, parse_when, read_when
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -199,3 +199,22 @@ def test_local_wall_time_round_trips_unless_it_is_ambiguous(instant: datetime, t
 @given(st.integers(min_value=1, max_value=60 * 24 * 365), INSTANTS)
 def test_relative_minutes_are_elapsed_time(minutes: int, now: datetime) -> None:
     assert parse_when(f"in {minutes}m", now=now, tz=LONDON) == now + timedelta(minutes=minutes)
+
+
+def test_reading_checks_the_form_and_resolving_places_it() -> None:
+    """A command's option parser reads the time (no clock, no zone); the handler places it later."""
+    later = read_when("tomorrow 19:00")
+    assert later.text == "tomorrow 19:00"
+    assert later.resolve(now=NOW, tz=LONDON) == datetime(2026, 3, 28, 19, 0, tzinfo=UTC)
+    assert later.resolve(now=NOW + timedelta(days=7), tz=NEW_YORK) == datetime(2026, 4, 4, 23, 0, tzinfo=UTC)
+    with pytest.raises(UserError, match="can't read 'someday'"):
+        read_when("someday")
+    with pytest.raises(UserError, match="needs a time of day"):
+        read_when("friday")
+    gap = read_when("2026-03-29 01:30")  # well-formed; that it falls in London's gap shows when placed
+    with pytest.raises(UserError, match="does not exist in Europe/London"):
+        gap.resolve(now=NOW, tz=LONDON)
+    assert gap.resolve(now=NOW, tz=NEW_YORK) == datetime(2026, 3, 29, 5, 30, tzinfo=UTC)
+    assert read_when("in 1h").resolve(now=NOW, tz=LONDON, require_future=True) == NOW + timedelta(hours=1)
+    with pytest.raises(UserError, match="in the past"):
+        read_when("2026-01-01").resolve(now=NOW, tz=LONDON, require_future=True)

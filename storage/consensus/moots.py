@@ -1,0 +1,130 @@
+"""The moot store, and the store of settled notices (moot notices and term reminders)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from harmony_matrix.consensus.moots import Moot, MootStatus, make_moot_ref
+from harmony_matrix.consensus.proposals import Proposal
+from harmony_matrix.ids import EventId, RoomId, UserId
+from storage.consensus.models import MootRow, SentNotice
+from storage.consensus.numbering import insert_numbered
+from storage.consensus.proposals import write_status
+from storage.scope import ContextScope
+from storage.timestamps import as_utc
+
+
+def _moot(row: MootRow) -> Moot:
+    return Moot(
+        ref=row.ref, assembly=row.assembly, topic=row.topic, starts_at=row.starts_at.astimezone(UTC),
+        duration=timedelta(seconds=row.duration_seconds), scheduled_at=row.scheduled_at.astimezone(UTC),
+        scheduled_by=UserId(row.scheduled_by), proposals=tuple(row.proposals or ()),
+        status=MootStatus(row.status), minutes=row.minutes,
+        attendees=frozenset(UserId(u) for u in row.attendees or ()),
+        evidence=tuple(EventId(e) for e in row.evidence or ()),
+    )
+
+
+class MootStore:
+    def __init__(self, scope: ContextScope) -> None:
+        self._scope = scope
+
+    async def create(self, build: Callable[[str], Moot], *, assembly: str, room_id: RoomId,
+                     proposals: Iterable[Proposal] = ()) -> Moot:
+        """Store the moot ``build(ref)`` returns (``ref``: ``assembly``'s next moot reference) and move
+        its linked proposals to their new status, in one transaction; returns the moot."""
+        linked = list(proposals)
+
+        async def insert(connection: BaseDBAsyncClient) -> Moot:
+            last = await MootRow.filter(assembly=assembly).using_db(connection).order_by("-number").first()
+            number = (last.number if last else 0) + 1
+            moot = build(make_moot_ref(assembly, number))
+            await MootRow.create(
+                ref=moot.ref, assembly=moot.assembly, number=number, topic=moot.topic,
+                starts_at=as_utc(moot.starts_at, "starts_at"), duration_seconds=int(moot.duration.total_seconds()),
+                scheduled_at=as_utc(moot.scheduled_at, "scheduled_at"), scheduled_by=moot.scheduled_by,
+                proposals=list(moot.proposals), status=moot.status.value, minutes=moot.minutes,
+                attendees=sorted(moot.attendees), evidence=list(moot.evidence), room_id=room_id,
+                using_db=connection)
+            for proposal in linked:
+                await write_status(proposal, connection)
+            return moot
+
+        return await insert_numbered(self._scope, insert)
+
+    async def get(self, ref: str) -> Moot | None:
+        """The moot with reference ``ref`` (any letter case), or None."""
+        with self._scope():
+            row = await MootRow.get_or_none(ref__iexact=ref)
+        return None if row is None else _moot(row)
+
+    async def room_of(self, ref: str) -> RoomId | None:
+        """Where the moot's notices go."""
+        with self._scope():
+            row = await MootRow.get_or_none(ref=ref)
+        return None if row is None else RoomId(row.room_id)
+
+    async def save(self, moot: Moot) -> None:
+        """Write back status, minutes, attendees and evidence."""
+        with self._scope():
+            await MootRow.filter(ref=moot.ref).update(
+                status=moot.status.value, minutes=moot.minutes, attendees=sorted(moot.attendees),
+                evidence=list(moot.evidence))
+
+    async def scheduled(self) -> list[Moot]:
+        """Every moot still scheduled (the ones whose notices may be due)."""
+        with self._scope():
+            rows = await MootRow.filter(status=MootStatus.SCHEDULED.value).order_by("starts_at")
+        return [_moot(r) for r in rows]
+
+    async def upcoming(self, *, assemblies: Iterable[str] | None, after: datetime) -> list[Moot]:
+        """Scheduled moots that have not ended by ``after`` (of the given assemblies, or all)."""
+        with self._scope():
+            query = MootRow.filter(status=MootStatus.SCHEDULED.value)
+            if assemblies is not None:
+                query = query.filter(assembly__in=list(assemblies))
+            rows = await query.order_by("starts_at")
+        return [m for m in map(_moot, rows) if m.ends_at > after]
+
+    async def involving(self, user: str) -> list[Moot]:
+        """The moots ``user`` scheduled or attended (for their data export)."""
+        with self._scope():
+            rows = await MootRow.all().order_by("id")
+        return [m for m in map(_moot, rows) if m.scheduled_by == user or user in m.attendees]
+
+    async def forget_attendee(self, user: str) -> None:
+        """Take ``user`` off every attendance list (for ``forget-me``)."""
+        with self._scope():
+            async with in_transaction("default") as connection:
+                for row in await MootRow.all().using_db(connection):
+                    if user in (row.attendees or []):
+                        row.attendees = [u for u in row.attendees if u != user]
+                        await row.save(using_db=connection, update_fields=["attendees"])
+
+
+class NoticeStore:
+    """Which notices were settled (sent or skipped). The unique key is what makes "never twice" hold."""
+
+    def __init__(self, scope: ContextScope) -> None:
+        self._scope = scope
+
+    async def settled(self, prefix: str) -> set[str]:
+        """Keys starting with ``prefix`` (e.g. ``"M-ops-3/"``) that were already settled."""
+        with self._scope():
+            rows = await SentNotice.filter(key__startswith=prefix).only("id", "key")
+        return {row.key for row in rows}
+
+    async def settle(self, key: str, *, at: datetime, event_id: str | None = None,
+                     skipped: str | None = None) -> bool:
+        """Mark ``key`` settled; False if it already was (someone else got there first)."""
+        with self._scope():
+            try:
+                await SentNotice.create(key=key, event_id=event_id, skipped=skipped, at=as_utc(at, "at"))
+            except IntegrityError:
+                return False
+        return True
