@@ -19,7 +19,7 @@ demo: $(BIN)/.installed
 # The integration tests spend most of their time in Synapse, so they run on up to 4 workers
 # (each with its own Synapse); worksteal keeps the long tests from piling up on one worker.
 # PYTEST_ARGS narrows the run, e.g.  make test PYTEST_ARGS=tests/unit
-PYTEST_PARALLEL := --numprocesses=auto --maxprocesses=4 --dist=worksteal
+PYTEST_PARALLEL := --numprocesses=4 --dist=worksteal
 PYTEST_ARGS ?=
 
 test: $(BIN)/.installed

@@ -77,7 +77,9 @@ class InvitePolicy:
     """Which rooms the bot joins when invited.
 
     Direct chats from anyone: people talk to the bot privately (ballots, declarations, their data).
-    Group rooms only from admins and secretaries; other invites are declined politely.
+    A direct chat is what ``DirectChats`` says it is, whatever flag the invite carries: an invite without
+    ``is_direct`` from someone else is joined to look, and kept when the room holds just them and the
+    bot. Group rooms only from admins and secretaries; other invites are declined politely.
     """
 
     def __init__(self, *, gateway: MatrixGateway, admins: Iterable[str], direct: DirectChats,
@@ -91,8 +93,10 @@ class InvitePolicy:
         """Join or decline ``room_id`` (the dispatcher's invite callback)."""
         trusted = is_direct or inviter in self.admins or await self.trusted.may_invite_bot(inviter)
         try:
+            await self.gateway.join(room_id)  # untrusted too: only members can see who else is in a room
+            if not trusted:
+                is_direct = trusted = await self.direct.person_in(room_id) == inviter
             if trusted:
-                await self.gateway.join(room_id)
                 if is_direct:
                     await self.direct.remember(inviter, room_id)
                 log.info("joined %s on an invite from %s", room_id, inviter)

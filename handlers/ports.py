@@ -8,7 +8,7 @@ error, not a surprise at run time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -45,6 +45,23 @@ class AssemblyDirectory(Protocol):
                            reason: str) -> None: ...
 
 
+class SeatDirectory(Protocol):
+    """What the assemblies feature reads of the seats drawn by lot (the sortition feature holds them):
+    where a person holds a seat within its term (access), and who holds moderator power by one."""
+
+    async def seated_in(self, user_id: str) -> frozenset[str]: ...
+    async def seat_moderators(self, slug: str) -> frozenset[str]: ...
+
+
+class AssemblySeating(Protocol):
+    """What the sortition feature uses of the assemblies feature: the registry, an assembly's rooms,
+    and telling it that the seats of an assembly changed (power levels, invitations, enforcement)."""
+
+    def federation(self) -> Federation: ...
+    async def rooms_of(self, slug: str) -> Mapping[str, str]: ...
+    async def seats_changed(self, slug: str, *, seated: Sequence[str], reason: str) -> None: ...
+
+
 #: ``await callback(poll_ref, origin, result)`` after a poll with an origin closes (``PollStarter.on_closed``).
 ClosedCallback = Callable[[str, str, PollResult], Awaitable[None]]
 
@@ -57,3 +74,12 @@ class PollStarter(Protocol):
                          created_by: str, origin: str) -> str: ...
 
     def on_closed(self, callback: ClosedCallback) -> None: ...
+
+
+class PublicLinks(Protocol):
+    """Addresses of the public web view's pages, for posts to link to their page; every method returns
+    None while the web view is off (``handlers.web.links.WebLinks``; ``Services.links`` in the app)."""
+
+    def url_for_decision(self, ref: str) -> str | None: ...
+    def url_for_assembly(self, slug: str) -> str | None: ...
+    def url_for_poll(self, number: int) -> str | None: ...

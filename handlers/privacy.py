@@ -79,11 +79,10 @@ class PrivacyCommands:
         for name, holder in sorted(self.holders.items()):
             export[name] = await holder.export_user_data(ctx.sender)
         data = json.dumps(export, indent=2, sort_keys=True, default=str).encode()
-        mxc = await ctx.gateway.upload(data, content_type="application/json", filename="harmony-mydata.json")
-        await ctx.poster.message(ctx.room_id, {
-            "msgtype": "m.file", "body": "harmony-mydata.json", "filename": "harmony-mydata.json", "url": mxc,
+        await ctx.poster.attachment(ctx.room_id, data, {
+            "msgtype": "m.file", "body": "harmony-mydata.json", "filename": "harmony-mydata.json",
             "info": {"mimetype": "application/json", "size": len(data)},
-        }, txn_seed=f"mydata:{ctx.event_id}")
+        }, content_type="application/json", txn_seed=f"mydata:{ctx.event_id}")
         sections = ", ".join(k for k, v in export.items() if v and k != "user_id") or "nothing"
         await ctx.reply(f"Here is everything I hold about you, as a JSON file above (sections: {sections}). "
                         f"Send {ctx.prefix} forget-me to erase it.")

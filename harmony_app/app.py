@@ -21,11 +21,13 @@ from nio import AsyncClient, RoomMessageText
 from harmony_app.connection import Connection, connect
 from handlers.assemblies.feature import AssembliesFeature
 from handlers.basic import BasicCommands, InvitePolicy
+from handlers.matrix.crypto import CryptoSync
 from handlers.matrix.direct import DirectChats
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock
+from handlers.ports import Clock, PublicLinks
 from handlers.privacy import MembershipCommands, PersonalData, PrivacyCommands
 from handlers.assemblies.provisioning import ApplyReport, Provisioner
+from handlers.sortition.seats import SeatReader
 from handlers.matrix.commands import CommandRouter, ConfigPermissions, Permissions, collect_commands
 from handlers.matrix.dispatcher import Dispatcher, SyncSettings
 from handlers.matrix.gateway import MatrixError, MatrixGateway
@@ -80,6 +82,13 @@ class Services:
     features: dict[str, Feature] = field(default_factory=dict)
     permissions: Permissions | None = None  # a feature (assemblies) may supply richer permissions
 
+    @property
+    def links(self) -> PublicLinks:
+        """Links to public pages for the bot's posts (every method gives None while the web view is off)."""
+        from handlers.web.links import public_links
+
+        return public_links(self.config.web)
+
 
 def utc_now() -> datetime:
     """The real clock (tests pass their own)."""
@@ -104,7 +113,7 @@ def _build_assemblies(services: Services) -> Feature:
 def _build_consensus(services: Services) -> Feature:
     """Proposals, moots, outcomes, the decision record, roles and elections (built last: it reaches the
     assemblies and polls features, when they are there, through ``handlers.ports``)."""
-    from handlers.consensus.common import ConsensusSettings
+    from handlers.consensus.common import ConsensusSettings, consensus_rules
     from handlers.consensus.feature import ConsensusFeature
     from handlers.polls.feature import PollsFeature
 
@@ -126,7 +135,7 @@ def _build_consensus(services: Services) -> Feature:
             default_moot_duration=timedelta(seconds=settings.default_moot_duration),
             ballot_duration=timedelta(seconds=settings.ballot_duration),
             elected_term=timedelta(seconds=settings.elected_term),
-            default_tz=services.config.timezone))
+            default_tz=services.config.timezone, **consensus_rules(settings)))
 
 
 def _build_polls(services: Services) -> Feature:
@@ -144,10 +153,48 @@ def _build_polls(services: Services) -> Feature:
                               post_chart=settings.chart, default_eligibility=settings.default_eligibility))
 
 
+def _build_sortition(services: Services) -> Feature:
+    """Draws by lot with quotas, checkable from the published record; the seats they fill (built after
+    assemblies, which it reaches through ``handlers.ports`` and which reads its seats back)."""
+    from handlers.sortition.feature import SortitionFeature
+    from handlers.sortition.features import SortitionSettings
+
+    settings = services.config.sortition
+    assemblies = services.features["assemblies"]
+    assert isinstance(assemblies, AssembliesFeature), "sortition needs the assemblies feature"
+    feature = SortitionFeature(
+        stores=services.db.sortition, assemblies=assemblies, members=services.db.members, gateway=services.gateway,
+        poster=services.poster, scheduler=services.scheduler, clock=services.clock,
+        prefix=services.config.display_prefix,
+        settings=SortitionSettings(
+            features={f.name: tuple(f.values) for f in settings.features},
+            reveal_window=timedelta(seconds=settings.reveal_window),
+            default_term=timedelta(seconds=settings.default_term),
+            term_notice=timedelta(seconds=settings.term_notice),
+            check_interval=timedelta(seconds=settings.check_interval),
+            alternates=settings.alternates, default_tz=services.config.timezone))
+    assemblies.use_seats(feature)
+    return feature
+
+
+def _build_web(services: Services) -> Feature:
+    """The public, read-only web view (it listens only when ``web.enabled`` is set)."""
+    from handlers.web.names import SyncedDisplayNames
+    from handlers.web.server import web_feature
+    from storage.public.draws import PublicDraws
+    from storage.public.queries import PublicQueries
+
+    return web_feature(services.config, record=PublicQueries.of(services.db), via=services.gateway.server_name,
+                       clock=services.clock, names=SyncedDisplayNames(lambda: services.gateway.client.rooms),
+                       draws=PublicDraws.of(services.db))
+
+
 FEATURE_BUILDERS: list[tuple[str, Callable[[Services], Feature]]] = [
     ("assemblies", _build_assemblies),
     ("polls", _build_polls),
+    ("sortition", _build_sortition),  # after assemblies: seats admit people and give power there
     ("consensus", _build_consensus),  # keep last: it uses polls and assemblies
+    ("web", _build_web),  # the public web view: reads the database only
 ]
 
 
@@ -168,6 +215,8 @@ async def import_federation(app: App, federation: Federation, *,
     assert app.gateway is not None and app.db is not None, "call app.connect() first"
     provisioner = Provisioner(gateway=app.gateway, registry=app.db.assemblies, audit=app.db.audit,
                               clock=app.clock)
+    # Seats drawn by lot keep their holders' power: the import must not strip what a draw gave.
+    provisioner.seats = SeatReader(app.db.sortition.seats, app.clock)
     return await provisioner.apply(federation, progress=progress)
 
 
@@ -258,6 +307,7 @@ class App:
             except MatrixError as exc:
                 log.warning("could not set the display name: %s", exc)
         self._stop.clear()
+        await running.poster.start()  # first what the last run left unsent
         self._sync_task = asyncio.create_task(running.dispatcher.run(self._stop), name="harmony-sync")
         await self.wait_synced(timeout=120)
         for feature in self.features.values():
@@ -272,12 +322,13 @@ class App:
     def _wire(self, connection: Connection, scheduler: AsyncIOScheduler) -> Running:
         """Build the dispatcher, the features and the command router, and subscribe them to events."""
         config, db, gateway = self.config, connection.db, connection.gateway
+        direct = DirectChats(gateway=gateway, records=db.direct_chats, clock=self.clock)
+        poster = Poster(gateway=gateway, direct=direct, records=db.outbox, clock=self.clock)
         dispatcher = Dispatcher(
             client=connection.client, gateway=gateway, tokens=db.sync, processed=db.events,
             settings=SyncSettings(timeout_ms=config.sync.timeout_ms, timeline_limit=config.sync.timeline_limit),
+            crypto=CryptoSync(crypto=connection.crypto, poster=poster) if connection.crypto else None,
         )
-        direct = DirectChats(gateway=gateway, records=db.direct_chats, clock=self.clock)
-        poster = Poster(gateway=gateway, direct=direct)
         services = Services(config=config, gateway=gateway, db=db, scheduler=scheduler, dispatcher=dispatcher,
                             clock=self.clock, direct=direct, poster=poster, features=self.features)
         handlers: list[object] = [
@@ -324,6 +375,8 @@ class App:
             self._sync_task = None
         if self._running is not None and self._running.scheduler.running:
             self._running.scheduler.shutdown(wait=False)
+        if self._running is not None:
+            await self._running.poster.close()  # a few seconds to send what waits; the rest is kept
         if self._connection is not None:
             await self._connection.close()
         log.info("harmony-matrix stopped")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -25,15 +26,20 @@ EXIT_CONFIG = 2
 
 
 def setup_logging(level: str) -> None:
-    """Log at ``level``, with the libraries' chatty or sensitive loggers held back."""
+    """Log at ``level``, with the libraries' chatty or sensitive loggers held back (``harmony_app.logs``:
+    a malformed event is one DEBUG line, never its content)."""
+    from harmony_app.logs import install_log_filters
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_filters()
     logging.getLogger().setLevel(getattr(logging, level))
     # nio logs every retry at WARNING and every request at DEBUG; keep our own lines readable.
     logging.getLogger("nio").setLevel(max(logging.WARNING, getattr(logging, level)))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # The ORM and database drivers log SQL *parameters* at DEBUG, which include user IDs next to
-    # membership and declaration rows: sensitive data never goes to the log, even at DEBUG.
-    for name in ("tortoise", "aiosqlite", "asyncpg"):
+    # membership and declaration rows: sensitive data never goes to the log, even at DEBUG. nio's crypto
+    # store (peewee) would log the parameters of its SQL too: pickled keys and sessions.
+    for name in ("tortoise", "aiosqlite", "asyncpg", "peewee"):
         logging.getLogger(name).setLevel(max(logging.INFO, getattr(logging, level)))
 
 
@@ -55,18 +61,60 @@ def main() -> None:
 @main.command()
 @click.option("-c", "--config", "config_path", default="config.yaml", show_default=True,
               help="The YAML configuration file.")
-def run(config_path: str) -> None:
-    """Run the bot until SIGINT or SIGTERM."""
+@click.option("--debug", is_flag=True, help="Show the traceback of a start-up error, not just its one line.")
+def run(config_path: str, debug: bool) -> None:
+    """Run the bot until SIGINT or SIGTERM.
+
+    If it cannot start (the database or the homeserver unreachable, a login refused) it says why in
+    one line naming the setting to look at, and exits with code 2."""
     from harmony_app.app import App
-    from harmony_app.connection import StartupError
+    from harmony_app.startup import describe_startup_error, probe_database, probe_homeserver
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
+
+    async def start_and_run() -> None:
+        # In the order they are needed, each failure named on its own: the database, the homeserver, the login.
+        await probe_database(config.database_url())
+        await probe_homeserver(config.homeserver.url, verify_tls=config.homeserver.verify_tls)
+        await App(config).run_forever()
+
     try:
-        asyncio.run(App(config).run_forever())
-    except StartupError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        asyncio.run(start_and_run())
+    except Exception as exc:
+        line = describe_startup_error(exc, config=config, config_path=config_path)
+        if line is None:
+            raise  # a bug: its traceback is what we need
+        if debug:
+            traceback.print_exception(exc)
+        click.echo(f"error: {line}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+@main.command("exempt-rate-limits")
+@click.option("-c", "--config", "config_path", default="config.yaml", show_default=True,
+              help="The YAML configuration file (the bot's user ID and homeserver come from it).")
+@click.option("--admin-token", envvar="HARMONY_ADMIN_TOKEN", required=True,
+              help="An access token of a homeserver admin (or set HARMONY_ADMIN_TOKEN).")
+def exempt_rate_limits(config_path: str, admin_token: str) -> None:
+    """Ask Synapse to exempt the bot from its rate limits (POST /_synapse/admin/v1/users/<bot>/override_ratelimit)."""
+    import aiohttp
+
+    from harmony_app.synapse.errors import SynapseError
+    from harmony_app.synapse.server import exempt_from_rate_limits
+
+    config = load_or_exit(config_path)
+
+    async def exempt() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            await exempt_from_rate_limits(http, config.homeserver.url, config.bot.user_id, admin_token=admin_token)
+
+    try:
+        asyncio.run(exempt())
+    except (SynapseError, aiohttp.ClientError, OSError) as exc:
+        click.echo(f"error: {config.homeserver.url} did not exempt {config.bot.user_id}: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"{config.bot.user_id} is exempt from rate limits on {config.homeserver.url}")
 
 
 @main.command("check-config")
@@ -206,24 +254,29 @@ def members_import(csv_file: str, config_path: str) -> None:
               help="The YAML configuration file.")
 @click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Where to write the JSON (- for standard output).")
-@click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 naming every tampered entry.")
+@click.option("--verify", is_flag=True, help="Check the hash chain and who recorded each decision; exit 1 naming "
+                                           "every tampered entry and every one recorded without the authority.")
 def export_decisions(config_path: str, output: str, verify: bool) -> None:
     """Write the consensus record (the hash-chained decisions) as JSON, and optionally verify it."""
     import json
 
+    from harmony_matrix.consensus.authority import AuthorityProblem, verify_authority
     from harmony_matrix.consensus.decisions import GENESIS_HASH, entry_to_json, verify_chain
     from storage.database import open_database
 
     config = load_or_exit(config_path)
 
-    async def read() -> list[ChainEntry]:
+    async def read() -> tuple[list[ChainEntry], list[AuthorityProblem]]:
         db = await open_database(config.database_url())
         try:
-            return await db.consensus.decisions.chain()
+            chain = await db.consensus.decisions.chain()
+            authority = verify_authority([e.decision for e in chain], federation=await db.assemblies.federation(),
+                                         tenures=await db.consensus.roles.tenures()) if verify else []
+            return chain, authority
         finally:
             await db.close()
 
-    entries = asyncio.run(read())
+    entries, authority = asyncio.run(read())
     document = {"format": "harmony-matrix decisions 1", "hash": "sha256 over canonical JSON of {prev, decision}",
                 "head": entries[-1].hash if entries else GENESIS_HASH,
                 "entries": [entry_to_json(entry) for entry in entries]}
@@ -237,6 +290,30 @@ def export_decisions(config_path: str, output: str, verify: bool) -> None:
         problems = verify_chain(entries)
         for problem in problems:
             click.echo(f"TAMPERED: {problem}", err=True)
-        if problems:
+        for issue in authority:
+            click.echo(f"{'AUTHORITY' if issue.certain else 'UNCHECKED'}: {issue}", err=True)
+        if problems or any(issue.certain for issue in authority):
             sys.exit(1)
-        click.echo(f"verified: {len(entries)} entries, chain intact", err=True)
+        click.echo(f"verified: {len(entries)} entries, chain intact, recorded with authority"
+                   + (f" ({sum(1 for i in authority if not i.certain)} could not be checked)" if authority else ""),
+                   err=True)
+
+
+@main.command("verify-draw")
+@click.argument("record_file", type=click.Path(dir_okay=False))
+@click.option("--member", nargs=2, metavar="USER_ID SALT", default=None,
+              help="Also check your own entry, with the salt the bot sent you privately.")
+def verify_draw(record_file: str, member: tuple[str, str] | None) -> None:
+    """Re-derive a draw from its published record (the checks of verify_draw.py); exit 1 on a mismatch."""
+    import json
+
+    from harmony_matrix.sortition.report import verification_report
+
+    try:
+        record = json.loads(Path(record_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        click.echo(f"error: cannot read {record_file}: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    lines, failures = verification_report(record, member)
+    click.echo("\n".join(lines))
+    sys.exit(1 if failures else 0)

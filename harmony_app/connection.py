@@ -1,14 +1,16 @@
 """Opening the bot's database and logging in: one ``Connection``, for the running bot and for
-one-off tasks (an import) alike."""
+one-off tasks (an import) alike. The client keeps its end-to-end encryption store (the bot's one
+device's keys and sessions) in ``bot.crypto_store``, loaded after login, once the device is known."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
+from handlers.matrix import crypto as e2ee
 from handlers.matrix.gateway import MatrixGateway, UnknownToken
 from harmony_matrix.config import Config
 from storage.core.types import BotSession
@@ -23,11 +25,12 @@ class StartupError(Exception):
 
 @dataclass(frozen=True)
 class Connection:
-    """An open database and a logged-in client."""
+    """An open database and a logged-in client (with its crypto store, once logged in)."""
 
     db: Database
     client: AsyncClient
     gateway: MatrixGateway
+    crypto: e2ee.RoomCrypto | None = None
 
     async def close(self) -> None:
         """Close the client and the database."""
@@ -36,26 +39,37 @@ class Connection:
 
 
 async def connect(config: Config) -> Connection:
-    """Open the database and log in (closing both again if the login fails)."""
+    """Open the database, log in and load the crypto store (closing everything again on failure)."""
+    crypto_store = config.crypto_store_path()
+    try:
+        crypto_store.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys: for the bot's account only
+    except OSError as exc:
+        raise StartupError(f"cannot create the crypto store {crypto_store}: {exc}") from None
     db = await open_database(config.database_url())
     client = AsyncClient(
         config.homeserver.url,
         config.bot.user_id,
+        store_path=str(crypto_store),
         config=AsyncClientConfig(
             max_limit_exceeded=config.sync.max_rate_limit_retries,
             max_timeouts=None,  # keep reconnecting (with nio's capped backoff) while the server is down
             store_sync_tokens=False,
-            encryption_enabled=False,
+            encryption_enabled=True,
         ),
         ssl=None if config.homeserver.verify_tls else False,
     )
     connection = Connection(db=db, client=client, gateway=MatrixGateway(client))
     try:
         await _login(connection, config)
+        crypto = e2ee.enable(client, connection.gateway,  # after login: the device ID is known
+                             direct_chats_encrypted=config.bot.encrypt_direct_chats)
+    except e2ee.EncryptionUnavailable as exc:
+        await connection.close()
+        raise StartupError(str(exc)) from None
     except BaseException:
         await connection.close()
         raise
-    return connection
+    return replace(connection, crypto=crypto)
 
 
 async def _login(connection: Connection, config: Config) -> None:

@@ -18,7 +18,7 @@ import yaml
 
 from handlers.assemblies.feature import AssembliesFeature
 from harmony_app.app import App
-from harmony_app.local_synapse import LocalSynapse
+from harmony_app.local_synapse import LocalSynapse, SynapseError
 from harmony_matrix.config import load_config
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,10 @@ async def prepare_demo(data_dir: Path, *, preferred_port: int = 8008) -> tuple[L
         demo_user = await synapse.register_user(DEMO_LOCALPART)
         state.update(bot_user_id=bot.user_id, bot_password=bot.password,
                      demo_user_id=demo_user.user_id, demo_password=demo_user.password)
+    try:  # as a homeserver admin would for a production bot (the README says how)
+        await synapse.exempt_from_rate_limits(state["bot_user_id"])
+    except SynapseError as exc:
+        log.warning("demo: could not exempt the bot from rate limits (%s); it will pace itself", exc)
     config_path = data_dir / "config.yaml"
     config = {
         "homeserver": {"url": synapse.url},
@@ -63,12 +67,22 @@ async def prepare_demo(data_dir: Path, *, preferred_port: int = 8008) -> tuple[L
         "admins": [state["demo_user_id"]],
         "timezone": "Europe/London",
         "sync": {"timeout_ms": 10000},
+        "web": {"enabled": True, "port": _web_port(preferred_port)},  # the public web view
     }
     config_path.write_text("# Written by harmony-matrix demo; edit freely.\n" + yaml.safe_dump(config, sort_keys=False))
     state["url"] = synapse.url
     state["config"] = str(config_path)
     state_path.write_text(json.dumps(state, indent=2))
     return synapse, state
+
+
+def _web_port(preferred_port: int) -> int:
+    """The web view's port: 8080 when free, else (and when the caller asked for any port) a free one."""
+    if preferred_port != 0 and _port_is_free(8080):
+        return 8080
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def ensure_demo_room(state: dict[str, Any]) -> str:
@@ -105,6 +119,8 @@ async def import_sample_federation(app: App, state: dict[str, Any]) -> str | Non
     if report.rooms_created:
         log.info("demo: imported the sample federation (%d rooms)", report.rooms_created)
     space = (await feature.rooms_of("party")).get("space")
+    # The demo's user is a registered party member, so they can vote in the polls they start.
+    await app.db.members.add(state["demo_user_id"], by="harmony-matrix demo", at=app.clock())
     if space and not state.get("party_invited"):
         try:
             await app.gateway.invite(space, state["demo_user_id"])
@@ -112,6 +128,20 @@ async def import_sample_federation(app: App, state: dict[str, Any]) -> str | Non
             log.info("demo: no invite to the Party space sent (%s)", exc)
         state["party_invited"] = True
     return space
+
+
+async def _party_status(app: App, state: dict[str, Any], space: str | None) -> str:
+    """What the demo's user should do about the Party space: accept its invite, or nothing more."""
+    if space is None:
+        return "none imported."
+    room = await app.db.assemblies.room(space)
+    address = room.alias if room is not None and room.alias else space
+    member = await app.gateway.get_state_event(space, "m.room.member", state["demo_user_id"]) or {}
+    if member.get("membership") == "join":
+        return f"you are in the Party space ({address}); send !h assemblies for the others."
+    if member.get("membership") == "invite":
+        return f"accept the invite to the Party space ({address})."
+    return f"send !h join party to get into the Party space ({address})."
 
 
 async def _json(request: Any) -> dict[str, Any]:
@@ -135,6 +165,8 @@ async def run_demo(data_dir: Path, *, preferred_port: int = 8008) -> None:
         await app.wait_synced()
         room_id = await ensure_demo_room(state)
         party_space = await import_sample_federation(app, state)
+        party_line = await _party_status(app, state, party_space)
+        web = getattr(app.features.get("web"), "address", None) or "off"
         (data_dir.resolve() / "demo.json").write_text(json.dumps(state, indent=2))
         print(f"""
 harmony-matrix demo is running.
@@ -142,11 +174,12 @@ harmony-matrix demo is running.
   Log in as:   {state['demo_user_id']}
   Password:    {state['demo_password']}
   Room:        "{DEMO_ROOM_NAME}" ({room_id}) — say !h help there.
-  Assemblies:  the sample federation; accept the invite to the Party space ({party_space}).
+  Assemblies:  the sample federation; {party_line}
+  Web view:    {web} (the public record: assemblies, moots, polls, decisions)
   Data:        {data_dir.resolve()} (kept for the next run)
 Press Ctrl-C to stop.""", flush=True)
         ready = {"url": state["url"], "user_id": state["demo_user_id"], "password": state["demo_password"],
-                 "room_id": room_id, "bot_user_id": state["bot_user_id"], "party_space": party_space}
+                 "room_id": room_id, "bot_user_id": state["bot_user_id"], "party_space": party_space, "web": web}
         print("DEMO-READY " + json.dumps(ready), flush=True)
         await stopping.wait()
     finally:

@@ -40,6 +40,8 @@ PLACE_WORDS = {
     Place.DIRECT: "in a direct message with me",
     Place.ASSEMBLY: "in a room of an assembly",
 }
+#: Why a place is what it is, said with a refusal (what counts as a direct chat: ``handlers/matrix/direct.py``).
+PLACE_REASONS = {Place.DIRECT: "a room with only you and me in it, which nobody joins without an invite"}
 ROLE_WORDS = {Role.EVERYONE: "everyone", Role.SECRETARY: "secretaries", Role.ADMIN: "admins"}
 
 
@@ -60,6 +62,8 @@ DEFAULT_WORD_LENGTH = 200
 DEFAULT_REST_LENGTH = 4000
 #: The longest command text the router reads at all.
 MAX_COMMAND_LENGTH = 20_000
+#: How much of what someone typed a refusal quotes back.
+QUOTE_LENGTH = 80
 
 
 def parse_word(text: str) -> str:
@@ -352,7 +356,7 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
         _check_length(f"<{param.name}>", value, param.limit, usage)
         if param.choices and value not in param.choices:
             raise CommandParseError(
-                f'"{value}" is not one of: {", ".join(param.choices)}', usage
+                f'"{quoted(value)}" is not one of: {", ".join(param.choices)}', usage
             )
         try:
             args[param.name] = param.parser(value)
@@ -360,13 +364,18 @@ def bind_arguments(spec: CommandSpec, text: str, *, prefix: str = "!h") -> dict[
             raise CommandParseError(f"<{param.name}>: {_message(exc)}", usage) from None
     if index < len(tokens):
         extra = " ".join(t[0] for t in tokens[index:])
-        raise CommandParseError(f'unexpected "{extra}"', usage)
+        raise CommandParseError(f'unexpected "{quoted(extra)}"', usage)
     return args
 
 
 def _check_length(what: str, value: str, limit: int, usage: str) -> None:
     if len(value) > limit:
         raise CommandParseError(f"{what} is too long: {len(value):,} characters, at most {limit:,}", usage)
+
+
+def quoted(text: str, limit: int = QUOTE_LENGTH) -> str:
+    """What someone typed, to quote back in a refusal: at most ``limit`` characters, then "…"."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _message(exc: Exception) -> str:
@@ -386,7 +395,8 @@ def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> st
     if role < spec.role:
         return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only."
     if not place_ok:
-        return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}."
+        reason = PLACE_REASONS.get(spec.place)
+        return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}" + (f": {reason}." if reason else ".")
     return None
 
 

@@ -71,6 +71,10 @@ class BotConfig(_Strict):
     password: str | None = Field(default=None, description="Password, used once to log in.")
     device_name: str = Field(default="harmony-matrix", description="Device display name.")
     display_name: str | None = Field(default=None, description="Display name to set on start.")
+    crypto_store: str | None = Field(
+        default=None, description="Directory of the end-to-end encryption store (default: next to the database).")
+    encrypt_direct_chats: bool = Field(
+        default=True, description="Open the direct chats the bot starts itself encrypted, as Element does.")
 
     @field_validator("user_id")
     @classmethod
@@ -155,6 +159,45 @@ def _duration_seconds(value: Any) -> float:
     return seconds
 
 
+def _share(value: Any) -> float:
+    """A share in config: ``75%`` or ``0.75``."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f'must be a share like 75% or 0.75 (got "{value}")') from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"must be a share like 75% or 0.75, above 0 and at most 100% (got {value!r})")
+    return float(value)
+
+
+class SenseConfig(_Strict):
+    """``consensus.sense``: how a consensus check is read (shares of the members taking a side)."""
+
+    broad_approval: float = Field(default=0.75, description="Share of members taking a side who must agree.")
+    broad_disagreement: float = Field(default=0.5, description="Share of members taking a side who disagree.")
+    min_members: int = Field(default=3, ge=1, le=100000, description="Members who must take a stance for a reading.")
+
+    @field_validator("broad_approval", "broad_disagreement", mode="before")
+    @classmethod
+    def _shares(cls, value: Any) -> float:
+        return _share(value)
+
+
+class AssemblyRulesConfig(_Strict):
+    """``consensus.assembly_rules.<slug>``: one assembly's own thresholds and quorum (unset: the defaults)."""
+
+    broad_approval: float | None = Field(default=None, description="As consensus.sense.broad_approval.")
+    broad_disagreement: float | None = Field(default=None, description="As consensus.sense.broad_disagreement.")
+    min_members: int | None = Field(default=None, ge=1, le=100000, description="As consensus.sense.min_members.")
+    quorum: int | None = Field(default=None, ge=0, le=100000, description="As consensus.quorum.")
+
+    @field_validator("broad_approval", "broad_disagreement", mode="before")
+    @classmethod
+    def _shares(cls, value: Any) -> float | None:
+        return None if value is None else _share(value)
+
+
 class ConsensusConfig(_Strict):
     """``consensus``: proposals, moots, roles and elections."""
 
@@ -169,6 +212,14 @@ class ConsensusConfig(_Strict):
     default_moot_duration: float = Field(default=3600.0, description="A moot's length when duration= is not given.")
     ballot_duration: float = Field(default=7 * 86400.0, description="How long a deadlock or election ballot stays open.")
     elected_term: float = Field(default=365 * 86400.0, description="How long a term won by election lasts.")
+    sense: SenseConfig = Field(default_factory=SenseConfig, description="How consensus checks are read.")
+    quorum: int = Field(default=0, ge=0, le=100000,
+                        description="Attendees a moot needs for its decisions to stand unmarked (0: no rule).")
+    assembly_rules: dict[str, AssemblyRulesConfig] = Field(
+        default_factory=dict, description="Per assembly (by slug): its own check thresholds and quorum.")
+    minutes_copies: dict[str, list[str]] = Field(
+        default_factory=dict, description="Per assembly (by slug): assemblies whose rooms also get its minutes.")
+    action_reminder_before: float = Field(default=86400.0, description="How long before an action is due its owner is reminded.")
 
     @field_validator("reminders_before", mode="before")
     @classmethod
@@ -178,10 +229,23 @@ class ConsensusConfig(_Strict):
         return [_duration_seconds(v) for v in value]
 
     @field_validator("end_grace", "term_notice", "default_moot_duration", "ballot_duration", "elected_term",
-                     mode="before")
+                     "action_reminder_before", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return _duration_seconds(value)
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ConsensusConfig:
+        # Broad approval and broad disagreement must not both hold at once, here or in any assembly.
+        for where, own in [("sense", None), *((f"assembly_rules.{slug}", rules)
+                                             for slug, rules in self.assembly_rules.items())]:
+            approval = own.broad_approval if own and own.broad_approval is not None else self.sense.broad_approval
+            disagreement = (own.broad_disagreement if own and own.broad_disagreement is not None
+                            else self.sense.broad_disagreement)
+            if approval + disagreement <= 1:
+                raise ValueError(f"{where}: broad_approval and broad_disagreement must add up to more than 100%, "
+                                 "or both could hold at once")
+        return self
 
     @field_validator("check_interval", mode="before")
     @classmethod
@@ -212,6 +276,87 @@ class PollsConfig(_Strict):
         default="members", description="Who may vote when a poll does not say eligibility=.")
 
 
+class WebConfig(_Strict):
+    """``web``: the public, read-only web view (off unless ``enabled``)."""
+
+    enabled: bool = Field(default=False, description="Serve the public web view.")
+    bind: str = Field(default="127.0.0.1", min_length=1, description="Address the web server listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the web server listens on.")
+    base_url: str | None = Field(
+        default=None, description="Public address of the web view, used in links (default http://<bind>:<port>).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f'must be an http(s) address like "https://harmony.example.org" (got "{value}")')
+        return value.rstrip("/")
+
+
+class FeatureConfig(_Strict):
+    """One entry of ``sortition.features``: a self-described feature quotas may use, and its values."""
+
+    name: str = Field(description="The feature's name, e.g. gender.")
+    values: list[str] = Field(description="The values people may give; undisclosed is always added.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _feature_word(value)
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, value: list[str]) -> list[str]:
+        words = [_feature_word(v) for v in value]
+        if not words or len(set(words)) != len(words):
+            raise ValueError("must list distinct values, e.g. [woman, man, nonbinary]")
+        return words
+
+
+def _feature_word(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?", value):
+        raise ValueError(f'must be lowercase letters, digits and inner hyphens, at most 32 (got "{value}")')
+    return value
+
+
+class SortitionConfig(_Strict):
+    """``sortition``: draws by lot, their seats and the features their quotas use."""
+
+    features: list[FeatureConfig] = Field(
+        default_factory=lambda: [FeatureConfig(name="gender", values=["woman", "man", "nonbinary"])],
+        description="Self-described features people may give by DM for quotas.")
+    reveal_window: float = Field(default=48 * 3600.0, description="How long witnesses have to reveal after the freeze.")
+    default_term: float = Field(default=365 * 86400.0, description="How long the drawn sit when term= is not given.")
+    term_notice: float = Field(default=14 * 86400.0, description="How long before a term ends it is reminded.")
+    check_interval: float = Field(default=30.0, description="How often deadlines and term ends are checked.")
+    alternates: int = Field(default=2, ge=0, le=100, description="Alternates kept per type when alternates= is not given.")
+
+    @field_validator("features")
+    @classmethod
+    def _distinct(cls, value: list[FeatureConfig]) -> list[FeatureConfig]:
+        names = [feature.name for feature in value]
+        if len(set(names)) != len(names):
+            raise ValueError("names a feature twice")
+        if "branch" in names or "assembly" in names:
+            raise ValueError("branch and assembly are categories of their own, not features")
+        return value
+
+    @field_validator("reveal_window", "default_term", "term_notice", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return _duration_seconds(value)
+
+    @field_validator("check_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: Any) -> float:
+        seconds = _duration_seconds(value)
+        if seconds > 3600:
+            raise ValueError(f"must be at most 1h (got {value!r})")
+        return seconds
+
+
 class Config(_Strict):
     """The whole configuration file."""
 
@@ -226,6 +371,8 @@ class Config(_Strict):
     assemblies: AssembliesConfig = Field(default_factory=AssembliesConfig)
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
     polls: PollsConfig = Field(default_factory=PollsConfig)
+    sortition: SortitionConfig = Field(default_factory=SortitionConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     # Filled in by the loader so relative paths (e.g. sqlite files) resolve next to the config file.
     base_dir: str = Field(default=".", exclude=True, description="(internal) directory of the file.")
 
@@ -265,6 +412,20 @@ class Config(_Strict):
         if url.startswith("sqlite://") and not url.startswith("sqlite:///") and url != "sqlite://:memory:":
             return "sqlite://" + str((Path(self.base_dir) / url[len("sqlite://") :]).resolve())
         return url
+
+    def crypto_store_path(self) -> Path:
+        """The directory of the bot's end-to-end encryption store (its device keys and Olm/Megolm sessions).
+
+        ``bot.crypto_store`` resolved against the config's directory; by default ``<database>-crypto``
+        next to a SQLite database file, or ``harmony-crypto`` next to the config file for PostgreSQL (and
+        an in-memory database). It belongs with the database: back them up and restore them together."""
+        if self.bot.crypto_store:
+            return (Path(self.base_dir) / self.bot.crypto_store).resolve()
+        url = self.database_url()
+        if url.startswith("sqlite://") and url != "sqlite://:memory:":
+            database = Path(url[len("sqlite://"):])
+            return database.with_name(f"{database.stem}-crypto")
+        return (Path(self.base_dir) / "harmony-crypto").resolve()
 
 
 def _error_key(loc: tuple[Any, ...]) -> str:

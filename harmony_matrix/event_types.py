@@ -21,6 +21,8 @@ ROOM_HISTORY_VISIBILITY: Final = "m.room.history_visibility"
 ROOM_GUEST_ACCESS: Final = "m.room.guest_access"
 ROOM_SERVER_ACL: Final = "m.room.server_acl"
 ROOM_ENCRYPTION: Final = "m.room.encryption"
+#: The only room encryption algorithm (``m.room.encryption`` content ``algorithm``).
+MEGOLM_ALGORITHM: Final = "m.megolm.v1.aes-sha2"
 ROOM_TOMBSTONE: Final = "m.room.tombstone"
 
 # --- spaces ---------------------------------------------------------------------------------
@@ -33,6 +35,8 @@ ROOM_TYPE_SPACE: Final = "m.space"
 ROOM_MESSAGE: Final = "m.room.message"
 ROOM_REDACTION: Final = "m.room.redaction"
 REACTION: Final = "m.reaction"
+#: Any event in an encrypted room, as the homeserver stores it (the real type is inside the ciphertext).
+ROOM_ENCRYPTED: Final = "m.room.encrypted"
 
 # --- ours -----------------------------------------------------------------------------------
 #: Public metadata of an assembly, a state event (``state_key`` "") in its space.
@@ -47,3 +51,11 @@ MOOT_NOTICE: Final = "org.harmony.moot_notice"
 DECISION_NOTICE: Final = "org.harmony.decision"
 BALLOT_NOTICE: Final = "org.harmony.ballot"
 TERM_NOTICE: Final = "org.harmony.term"
+CHECK_NOTICE: Final = "org.harmony.consensus_check"
+ACTION_NOTICE: Final = "org.harmony.action"
+MINUTES_NOTICE: Final = "org.harmony.minutes"
+
+# --- sortition: the marker key on the bot's messages about a draw ------------------------------
+#: ``{"ref": "S-party-1", "kind": "setup" | "frozen" | "member" | "result" | "cancelled" | "record" |
+#: "stand-down" | "term-ending" | "term-ended"}``.
+DRAW_NOTICE: Final = "org.harmony.draw"

@@ -21,6 +21,9 @@ Accepted ``<when>`` forms (case-insensitive):
   that is still ahead: today if it is Friday before 19:00), ``at`` optional (``tomorrow at 7pm``).
 * A time alone: ``19:00`` or ``7pm`` is the next time the clock shows it (today, or else tomorrow).
 
+``next friday 19:00`` is refused with both Fridays it could mean (this coming one, or the one after),
+since people use it both ways; ``friday 19:00`` or a date says which.
+
 A wall-clock time that does not exist (skipped when the clocks go forward) or happens twice (when they
 go back) is refused with a message saying so, rather than guessed: a moot an hour off is worse than a
 question.
@@ -43,6 +46,7 @@ __all__ = [
     "parse_duration",
     "parse_when",
     "read_when",
+    "time_phrase_length",
 ]
 
 ACCEPTED_FORMS = (
@@ -158,7 +162,13 @@ class _DayAndTime:
     clock: time
 
 
-_Form = _Instant | _Wall | _Clock | _Relative | _DayAndTime
+@dataclass(frozen=True)
+class _NextDay:
+    day: str  # a weekday word after "next": ambiguous, refused when placed (naming both dates)
+    clock: time
+
+
+_Form = _Instant | _Wall | _Clock | _Relative | _DayAndTime | _NextDay
 
 
 @dataclass(frozen=True)
@@ -213,6 +223,15 @@ def _read(cleaned: str, *, original: str) -> _Form:
             raise UserError(f"'{original}' is no time from now; try e.g. in 2h")
         return _Relative(days, minutes)
 
+    following = re.fullmatch(r"next\s+(?P<rest>.+)", cleaned)
+    if following:
+        after = _DAY_AND_TIME.fullmatch(following["rest"])
+        if after is None or after["day"] not in _WEEKDAYS:
+            raise UserError(f"I can't read '{original}' as a time; use one of: {ACCEPTED_FORMS}")
+        if after["clock"] is None:
+            raise UserError(f"'{original}' needs a time of day, e.g. {after['day']} 19:00")
+        return _NextDay(after["day"], _parse_clock(after["clock"], original=original))
+
     match = _DAY_AND_TIME.fullmatch(cleaned)
     if match and (match["day"] in ("today", "tomorrow") or match["day"] in _WEEKDAYS):
         if match["clock"] is None:
@@ -254,12 +273,42 @@ def _place(form: _Form, *, original: str, now: datetime, tz: tzinfo) -> datetime
         case _DayAndTime("tomorrow", clock):
             return _local(today + timedelta(days=1), clock, original=original, tz=tz)
         case _DayAndTime(day, clock):
-            # "friday 19:00" is the next Friday 19:00 still ahead: today if it is Friday and not yet 19:00.
-            ahead = (_WEEKDAYS[day] - today.weekday()) % 7
-            candidate = _local(today + timedelta(days=ahead), clock, original=original, tz=tz)
-            if candidate <= now:
-                candidate = _local(today + timedelta(days=ahead + 7), clock, original=original, tz=tz)
-            return candidate
+            return _coming(day, clock, original=original, now=now, tz=tz)
+        case _NextDay(day, clock):
+            coming = _coming(day, clock, original=original, now=now, tz=tz).astimezone(tz)
+            after = coming + timedelta(days=7)
+            raise UserError(
+                f"'{original}' could mean {coming:%a} {coming.day} {coming:%b} or {after:%a} {after.day} {after:%b}; "
+                f"write {day} {clock:%H:%M} for the coming one, or the date, e.g. {after:%Y-%m-%d} {clock:%H:%M}")
+
+
+def _coming(day: str, clock: time, *, original: str, now: datetime, tz: tzinfo) -> datetime:
+    """``friday 19:00``: the next Friday 19:00 still ahead (today if it is Friday and not yet 19:00)."""
+    today = now.astimezone(tz).date()
+    ahead = (_WEEKDAYS[day] - today.weekday()) % 7
+    candidate = _local(today + timedelta(days=ahead), clock, original=original, tz=tz)
+    if candidate <= now:
+        candidate = _local(today + timedelta(days=ahead + 7), clock, original=original, tz=tz)
+    return candidate
+
+
+_TIME_WORD = re.compile(r"(?:\d[\d:.\-+t]*(?:[a-z]{1,7})?|am|pm|at|in|next|today|tomorrow|[a-z]+)")
+
+
+def time_phrase_length(words: list[str]) -> int:
+    """How many of the leading ``words`` look like part of a time (``next friday 19:00 Budget`` → 3), at
+    least 1: an error about a time names this whole phrase, not only its first word."""
+    count = 0
+    for word in words:
+        lowered = word.lower()
+        alpha = lowered.isalpha()
+        if not _TIME_WORD.fullmatch(lowered) or (alpha and lowered not in _TIME_WORDS):
+            break
+        count += 1
+    return max(count, 1)
+
+
+_TIME_WORDS = frozenset({"am", "pm", "at", "in", "next", "this", "today", "tomorrow", *_WEEKDAYS, *_UNITS})
 
 
 def _parse_iso(cleaned: str, *, original: str) -> datetime:

@@ -33,8 +33,11 @@ from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 from storage.assemblies.stores import AssemblyPeopleStore, AssemblyRegistryStore
 from storage.consensus.stores import ConsensusStores
 from storage.core.stores import AuditStore, DirectChatStore, MemberStore, ProcessedEventStore, SessionStore, SyncStore
+from storage.outbox.stores import OutboxStore
 from storage.polls.stores import PollStore
 from storage.scope import ContextScope
+from storage.sortition.stores import SortitionStores
+from storage import sqlite
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ APPS: Final[Mapping[str, str]] = {
     "assemblies": "storage.assemblies",
     "consensus": "storage.consensus",
     "polls": "storage.polls",
+    "sortition": "storage.sortition",
+    "outbox": "storage.outbox",
 }
 
 Backend = Literal["sqlite", "postgres"]
@@ -80,7 +85,8 @@ def tortoise_config(url: str) -> dict[str, Any]:
     ``url`` is passed through unvalidated: ``open_database`` validates before calling this.
     """
     return {
-        "connections": {"default": url},
+        # SQLite: transactions begin IMMEDIATE, with a busy timeout (see storage/sqlite.py).
+        "connections": {"default": sqlite.connection(url) if url.startswith("sqlite://") else url},
         "apps": {
             label: {
                 "models": [f"{package}.models"],
@@ -179,6 +185,8 @@ class Database:
             (``assemblies``).
         consensus: proposals, moots, the decision record, roles, petitions, ballots.
         polls: polls, counted reactions, secret ballots, private notices, reconciliation.
+        sortition: draws, their witnesses and frozen pools, seats, self-described features.
+        outbox: what the bot queued to send and has not sent yet (``outbox``).
         backend: ``"sqlite"`` or ``"postgres"``.
     """
 
@@ -197,6 +205,8 @@ class Database:
         self.assembly_people = AssemblyPeopleStore(self._scope)
         self.consensus = ConsensusStores(self._scope)
         self.polls = PollStore(self._scope)
+        self.sortition = SortitionStores(self._scope)
+        self.outbox = OutboxStore(self._scope)
 
     def __repr__(self) -> str:
         return f"<Database {self.url}{' (closed)' if self._scope.closed else ''}>"

@@ -15,12 +15,14 @@ from typing import Protocol
 from handlers.assemblies.enforcement import Enforcer
 from handlers.assemblies.entry import Entry
 from handlers.assemblies.facts import Facts
+from handlers.assemblies.listing import HOW_TO_JOIN, ListingContext, render_assemblies
+from handlers.assemblies.messages import with_code
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.provisioning import ApplyReport
 from handlers.assemblies.registry import LiveRegistry
 from handlers.assemblies.stores import AuditLog, PeopleStore
 from handlers.matrix.commands import CommandContext, command
-from handlers.matrix.render import bullet_list, escape
+from handlers.matrix.render import bullet_list
 from handlers.ports import Clock
 from harmony_matrix.assemblies.access import decide_access
 from harmony_matrix.assemblies.assembly import (
@@ -42,14 +44,7 @@ from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role, p
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import RoomId, UserId
 
-#: How to get into an assembly of each access policy, for the ``assemblies`` list.
-HOW_TO_JOIN = {
-    Access.OPEN: "open: `{prefix} join {slug}`",
-    Access.PARTICIPANTS: "for participants of {parents}: `{prefix} join {slug}`",
-    Access.SELF_IDENTIFIED: "self-identified: `{prefix} join {slug}` (I ask you privately)",
-    Access.MEMBERS: "party members: `{prefix} join {slug}`",
-    Access.INVITE: "by invitation of its secretary",
-}
+__all__ = ["HOW_TO_JOIN", "AssemblyCommands", "RegistryChanges"]
 
 
 class RegistryChanges(Protocol):
@@ -86,31 +81,35 @@ class AssemblyCommands:
         """The nesting tree, with how to get into each assembly."""
         federation = self.registry.current
         if not len(federation):
-            await ctx.reply("There are no assemblies yet. An admin can import them with "
-                            f"harmony-matrix import FILE, or create one with {ctx.prefix} assembly create.")
+            await ctx.reply(*with_code(
+                "There are no assemblies yet. An admin can import them with `harmony-matrix import FILE`, "
+                f"or create one with `{ctx.prefix} assembly create`."))
             return
-        plain, html = [], []
-        for line in federation.tree():
-            a = line.assembly
-            parents = ", ".join(federation[p].name for p in a.parents) or "—"
-            how = HOW_TO_JOIN[a.access].format(prefix=ctx.prefix, slug=a.slug, parents=parents)
-            if a.automatic_participation:
-                how += "; everyone taking part in the party is invited"
-            indent = "  " * line.depth
-            text = f"{a.name} ({a.kind.value})" + (" ↑ see above" if line.repeated else f" — {how}")
-            plain.append(f"{indent}• {text}")
-            html.append(f"<li>{'&nbsp;' * 4 * line.depth}<b>{escape(a.name)}</b> "
-                        f"<i>{escape(a.kind.value)}</i>"
-                        + (" ↑ see above" if line.repeated else f" — {escape(how)}") + "</li>")
-        await ctx.reply("Assemblies:\n" + "\n".join(plain), "<b>Assemblies</b><ul>" + "".join(html) + "</ul>")
+        rooms = await self.registry.store.all_rooms()
+        space_aliases = {room.slug: room.alias for room in rooms if room.kind is RoomKind.SPACE and room.alias}
+        # The first assembly's discussion room shows the pattern of room addresses.
+        example = next((room.alias for slug in federation.slugs for room in rooms
+                        if room.slug == slug and room.kind is RoomKind.DISCUSSION and room.alias), None)
+        listing = ListingContext(prefix=ctx.prefix, bot=self.presence.bot, in_direct_chat=ctx.room.is_direct,
+                                 space_aliases=space_aliases, example_room_alias=example)
+        await ctx.reply(*render_assemblies(federation, listing))
 
     @command("join", summary="Join an assembly, or ask to (self-identified ones ask you privately).",
              example="!h join cardiff-west", params=(_slug_param(),))
     async def cmd_join(self, ctx: CommandContext, assembly: str) -> None:
         """Admit, ask privately or refuse; the answer itself goes by direct message."""
         target = self.registry.assembly(assembly, prefix=ctx.prefix)
+        if ctx.room.is_direct:
+            # Asked in the direct chat: answer right here, as a reply.
+            async def here(text: str, html: str) -> RoomId:
+                await ctx.reply(text, html)
+                return ctx.room_id
+
+            await self.entry.request_entry(ctx.sender, target.slug, prefix=ctx.prefix, answer=here)
+            return
         await self.entry.request_entry(ctx.sender, target.slug, prefix=ctx.prefix)
-        await ctx.reply("I have answered you in a direct message.")
+        await ctx.reply("I have answered you in a direct message (if you do not see it, accept my invite "
+                        "to a direct chat).")
 
     @command("leave", summary="Leave an assembly: I remove you from its space and rooms.",
              example="!h leave cardiff-west", params=(_slug_param(),))
@@ -127,7 +126,7 @@ class AssemblyCommands:
              place=Place.DIRECT)
     async def cmd_confirm(self, ctx: CommandContext, assembly: str | None) -> None:
         """Record the declaration and invite."""
-        await ctx.reply(await self.entry.confirm(ctx.sender, assembly, prefix=ctx.prefix))
+        await ctx.reply(*with_code(await self.entry.confirm(ctx.sender, assembly, prefix=ctx.prefix)))
 
     @command("cancel", summary="Decline the statement I asked you about; nothing is recorded.",
              example="!h cancel", params=(_slug_param("which assembly, if I asked about several", True),),
@@ -162,8 +161,16 @@ class AssemblyCommands:
         new = Assembly(slug=slug, name=name, kind=kind or AssemblyKind.WORKING_GROUP, access=access or Access.OPEN,
                        remit=remit or "", declaration=declaration, parents=(parent,) if parent else ())
         report = await self.changes.apply_federation(self.registry.current.with_assembly(new), actor=ctx.sender)
-        space = await self.registry.room_of(slug, RoomKind.SPACE)
-        await ctx.reply(f"Created {new.name}: a space with {report.rooms_created - 1} rooms ({space}).")
+        addresses = await self._addresses(slug)
+        space = addresses.pop(RoomKind.SPACE, "")
+        rooms = ", ".join(addresses.values())
+        await ctx.reply(f"Created {new.name}: a space, {space}, with {report.rooms_created - 1} rooms: {rooms}.")
+
+    async def _addresses(self, slug: str) -> dict[RoomKind, str]:
+        """Each provisioned room of ``slug`` by its alias (its room ID where it has none), space first."""
+        rooms = {room.kind: room.alias or room.room_id for room in await self.registry.store.all_rooms()
+                 if room.slug == slug}
+        return {kind: rooms[kind] for kind in RoomKind if kind in rooms}
 
     @command("assembly nest", summary="Nest an assembly in an umbrella assembly.",
              example="!h assembly nest cardiff-west cardiff",

@@ -15,12 +15,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from handlers.assemblies.facts import Facts
+from handlers.assemblies.messages import with_code
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.provisioning import Provisioner
 from handlers.assemblies.registry import LiveRegistry
 from handlers.assemblies.stores import AuditLog, PeopleStore
 from handlers.matrix.gateway import MatrixError
 from handlers.matrix.posting import Poster
+from handlers.matrix.render import bullet_list, escape
 from handlers.ports import Clock
 from harmony_matrix.assemblies.access import Enforcement, EnforcementPolicy, decide_access, may_stay
 from harmony_matrix.assemblies.room_policy import LOCKED_STATE_EVENTS, AssemblyRoom, RoomKind
@@ -96,7 +98,7 @@ class Enforcer:
         if (user_id, text) in self._recently_told:
             return
         self._recently_told[(user_id, text)] = now
-        await self.poster.dm(user_id, text)
+        await self.poster.dm(user_id, *with_code(text))
 
     async def enforce_user(self, user_id: str) -> None:
         """Re-check one person everywhere they are (after they joined or left a space)."""
@@ -143,7 +145,7 @@ class Enforcer:
                                         target_user=uid, reason=public_reason,
                                         actor=UserId(actor) if actor else None)
         if private_reason and removed:
-            await self.poster.dm(uid, private_reason)
+            await self.poster.dm(uid, *with_code(private_reason))
         return removed
 
     # -- the rooms themselves -------------------------------------------------------------------------
@@ -162,15 +164,15 @@ class Enforcer:
         log.info("reverted %d unauthorised change(s) in %s (%s) in %.2f s", len(drifts), room.room_id,
                  event_type, elapsed)
         assembly = self.registry.current[room.slug]
-        text = (f"I reverted an unauthorised change by {sender} in the {room.kind.value} of "
-                f"{assembly.name}:\n" + "\n".join(f"• {line}" for line in lines))
-        await self.report(room.slug, text)
+        intro = f"I reverted an unauthorised change by {sender} in the {room.kind.value} of {assembly.name}:"
+        plain, html = bullet_list(lines)
+        await self.report(room.slug, f"{intro}\n{plain}", f"{escape(intro)}{html}")
 
-    async def report(self, slug: str, text: str) -> None:
+    async def report(self, slug: str, text: str, html: str | None = None) -> None:
         """Tell the assembly's secretariat (neutral text only: never a person's status)."""
         secretariat = await self.registry.room_of(slug, RoomKind.SECRETARIAT)
         if secretariat:
             try:
-                await self.poster.notice(secretariat, text)
+                await self.poster.notice(secretariat, text, html)
             except MatrixError as exc:
                 log.warning("could not report to the secretariat of %s: %s", slug, exc)

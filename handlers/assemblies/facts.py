@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.registry import LiveRegistry
 from handlers.assemblies.stores import PeopleStore
-from handlers.ports import MemberRegistry
+from handlers.ports import MemberRegistry, SeatDirectory
 from harmony_matrix.assemblies.access import PersonFacts
 from harmony_matrix.assemblies.room_policy import RoomKind
 from harmony_matrix.ids import UserId
@@ -27,6 +27,8 @@ class Facts:
         self.members = members
         self.people = people
         self.admins = frozenset(admins)
+        #: Seats drawn by lot (the sortition feature, when there is one: ``AssembliesFeature.use_seats``).
+        self.seats: SeatDirectory | None = None
 
     async def about(self, user_id: str) -> PersonFacts:
         """Everything known about one person. Sensitive: never log or post the result."""
@@ -42,4 +44,5 @@ class Facts:
             user_id=uid, is_member=await self.members.is_member(uid),
             is_admin=uid in self.admins, declared=await self.people.declared(uid),
             participates_in=frozenset(participates), invited_to=await self.people.admitted(uid),
+            seated_in=await self.seats.seated_in(uid) if self.seats is not None else frozenset(),
         )

@@ -36,9 +36,11 @@ from handlers.matrix.direct import DirectChats
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, MemberRegistry, Scheduler
+from handlers.ports import Clock, MemberRegistry, Scheduler, SeatDirectory
 from harmony_matrix.assemblies.access import EnforcementPolicy, Outcome
+from harmony_matrix.assemblies.errors import AssemblyError
 from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.assemblies.import_plan import plan_changes
 from harmony_matrix.assemblies.room_policy import RoomKind
 from harmony_matrix.assemblies.room_state import Drift
 from harmony_matrix.ids import RoomId, UserId
@@ -56,7 +58,8 @@ class AssembliesFeature:
                  admins: Iterable[str], clock: Clock, prefix: str,
                  policy: EnforcementPolicy = EnforcementPolicy.REMOVE,
                  grace: timedelta = timedelta(hours=24), scheduler: Scheduler | None = None,
-                 sweep_interval: timedelta = timedelta(minutes=10)) -> None:
+                 sweep_interval: timedelta = timedelta(minutes=10),
+                 reload_interval: timedelta = timedelta(seconds=1)) -> None:
         self.people = people
         self.audit = audit
         self.direct = direct
@@ -65,6 +68,8 @@ class AssembliesFeature:
         self.prefix = prefix
         self.scheduler = scheduler
         self.sweep_interval = sweep_interval
+        #: How often the registry's change counter is read, to notice an import by another process.
+        self.reload_interval = reload_interval
         self.registry = LiveRegistry(registry)
         self.presence = Presence(gateway)
         self.facts = Facts(registry=self.registry, presence=self.presence, members=members, people=people,
@@ -99,7 +104,8 @@ class AssembliesFeature:
             pass
 
     async def start(self) -> None:
-        """Load the registry, repair drift and enforce, then sweep periodically."""
+        """Load the registry, repair drift and enforce, then sweep periodically and watch the
+        registry for changes made by another process (``harmony-matrix import``)."""
         await self.refresh()
         try:
             await self.sync_all()
@@ -108,6 +114,39 @@ class AssembliesFeature:
         if self.scheduler is not None:
             self.scheduler.add_job(self._sweep_job, "interval", seconds=self.sweep_interval.total_seconds(),
                                    id=_SWEEP_JOB, replace_existing=True)
+        self._spawn(self._watch_registry())
+
+    async def _watch_registry(self) -> None:
+        # A loop, not a scheduler job: a reload with enforcement may outlast the interval, and the
+        # next check should simply wait for it.
+        while True:
+            await asyncio.sleep(self.reload_interval.total_seconds())
+            try:
+                await self.reload_if_changed()
+            except AssemblyError as exc:
+                # An import between two of its steps (say, a move not yet finished): read it again next time.
+                log.info("the registry is being changed (%s); reading it again shortly", exc)
+            except Exception:
+                log.exception("checking the registry for changes failed")
+
+    async def reload_if_changed(self) -> frozenset[str]:
+        """Reload the registry if another process changed it, and check everyone in what changed.
+
+        Returns the slugs whose people were checked again (empty when nothing changed). The
+        importer has already made Matrix match; what the running bot adds is the new registry (for
+        its commands) and enforcement.
+        """
+        if not await self.registry.changed_elsewhere():
+            return frozenset()
+        async with self.registry.lock:
+            before = self.registry.current
+            after = await self.refresh()
+        changed = plan_changes(before, after).affected_slugs & frozenset(after.slugs)
+        if changed:
+            log.info("the registry changed outside the bot: reloaded %d assemblies, checking %d", len(after),
+                     len(changed))
+            await self.enforce_all(slugs=changed)
+        return changed
 
     async def stop(self) -> None:
         """Cancel background work and the sweep."""
@@ -145,8 +184,9 @@ class AssembliesFeature:
                            reason: str, actor: str | None = None) -> None:
         """Set an assembly's secretary and deputies: the registry, and moderator power in all its rooms.
 
-        New officers are invited to the secretariat; former ones lose their power (and are removed
-        from the secretariat by enforcement).
+        New officers are invited to the secretariat (by ``reconcile``, as officers named in the
+        federation file are); former ones lose their power (and are removed from the secretariat by
+        enforcement).
         """
         async with self.registry.lock:
             federation = await self.refresh()
@@ -155,16 +195,35 @@ class AssembliesFeature:
                                       deputies=tuple(UserId(d) for d in deputies))
             federation = federation.with_assembly(new)
             await self.registry.store.save(new)
-            self.registry.current = federation
+            federation = await self.refresh()  # and its change counter: this change is not "elsewhere"
             await self.provisioner.reconcile(slug, federation)
-            secretariat = await self.registry.room_of(slug, RoomKind.SECRETARIAT)
-            for officer in new.officers:
-                if officer not in old.officers and secretariat:
-                    await self.presence.invite(secretariat, officer)
             await self.audit.record("assembly.officers", at=self.clock(),
                                     actor=UserId(actor) if actor else None,
                                     reason=f"{slug}: secretary {secretary or '(none)'}, deputies "
                                            f"{', '.join(deputies) or '(none)'}: {reason}")
+        await self.enforce_all(slugs=[slug])
+
+    def use_seats(self, seats: SeatDirectory) -> None:
+        """Take seats drawn by lot into account (the sortition feature calls this when it is built):
+        seat holders enter their assembly (a ``drawn`` one only them), some with moderator power."""
+        self.facts.seats = seats
+        self.provisioner.seats = seats
+
+    async def seats_changed(self, slug: str, *, seated: Sequence[str], reason: str) -> None:
+        """The seats of ``slug`` changed: power levels follow, the newly ``seated`` are invited to its
+        rooms (not the secretariat), and everyone is checked again (an ended seat in a drawn council
+        means leaving it)."""
+        async with self.registry.lock:
+            federation = await self.refresh()
+            if slug not in federation:
+                return
+            await self.provisioner.reconcile(slug, federation)
+        rooms = await self.registry.rooms_of(slug)
+        for user in seated:
+            for kind, room_id in sorted(rooms.items()):
+                if kind != RoomKind.SECRETARIAT.value and UserId(user) not in await self.presence.joined(room_id):
+                    await self.presence.invite(room_id, user)
+        await self.audit.record("assembly.seats", at=self.clock(), reason=f"{slug}: {reason}")
         await self.enforce_all(slugs=[slug])
 
     async def apply_federation(self, desired: Federation, *, actor: str | None = None,

@@ -8,10 +8,11 @@ in an assembly's room can reveal a membership or a declaration.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from handlers.matrix.gateway import Forbidden, MatrixError, MatrixGateway
 from harmony_matrix import event_types as et
-from harmony_matrix.ids import UserId
+from harmony_matrix.ids import RoomId, UserId
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class Presence:
             # Asked once per space for every decision: a room the bot has lost would flood the log.
             log.debug("could not read the members of %s: %s", room_id, exc)
             return set()
+
+    async def first_joined(self, room_ids: Iterable[str], user_id: str) -> RoomId | None:
+        """The first of ``room_ids`` that ``user_id`` has joined (the sync cache, then the server, so a
+        join made moments ago counts), or None."""
+        return await self.gateway.first_joined(room_ids, user_id)
 
     async def is_invited(self, room_id: str, user_id: str) -> bool:
         """Whether ``user_id`` holds an invitation to ``room_id`` they have not answered yet."""

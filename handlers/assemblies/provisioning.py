@@ -7,7 +7,9 @@ only the state events that drift (``detect_drift``). Applying an unchanged feder
 sends nothing at all: the import is idempotent.
 
 Rooms are created as room version 12 with the bot as creator: it has infinite power there and
-must never appear in ``users`` of the power levels (docs/spec/matrix-facts.md §0.1).
+must never appear in ``users`` of the power levels (docs/spec/matrix-facts.md §0.1). Every room gets a
+canonical alias (``aliases``), and every officer an invitation to the invite-only secretariat, the
+same whether the officer came from ``secretary set`` or from the federation file.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.assemblies.aliases import ALIAS_TAKEN, Aliases
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.stores import AuditLog, RegistryStore
 from handlers.matrix.gateway import MatrixError, MatrixGateway
-from handlers.ports import Clock
+from handlers.ports import Clock, SeatDirectory
 from harmony_matrix import event_types as et
 from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.federation import Federation
@@ -31,7 +34,12 @@ from harmony_matrix.assemblies.import_plan import (
     UpdateAssembly,
     plan_changes,
 )
-from harmony_matrix.assemblies.room_policy import CHILD_ROOM_KINDS, RoomKind, desired_room_state
+from harmony_matrix.assemblies.room_policy import (
+    CHILD_ROOM_KINDS,
+    RoomKind,
+    desired_room_state,
+    room_alias_localpart,
+)
 from harmony_matrix.assemblies.room_state import Drift, RoomState, detect_drift
 from harmony_matrix.assemblies.server_acl import acl_inexpressible, server_denied
 from harmony_matrix.errors import UserError
@@ -114,8 +122,11 @@ class Provisioner:
         self.gateway = gateway
         self.presence = Presence(gateway)
         self.registry = registry
+        self.aliases = Aliases(gateway=gateway, registry=registry)
         self.audit = audit
         self.clock = clock
+        #: Seats drawn by lot, whose holders may have moderator power (``AssembliesFeature.use_seats``).
+        self.seats: SeatDirectory | None = None
 
     @property
     def bot(self) -> UserId:
@@ -190,19 +201,13 @@ class Provisioner:
         if space is None:
             space = await self._create_room(assembly, RoomKind.SPACE, space_id=None,
                                             parent_space_ids=parent_spaces)
-            await self.registry.set_room(assembly.slug, RoomKind.SPACE.value, space,
-                                         room_version=ROOM_VERSION)
             created += 1
         for kind in CHILD_ROOM_KINDS:
             if kind.value in rooms:
                 continue
-            room_id = await self._create_room(assembly, kind, space_id=space,
-                                              parent_space_ids=parent_spaces)
-            await self.registry.set_room(assembly.slug, kind.value, room_id, room_version=ROOM_VERSION)
+            await self._create_room(assembly, kind, space_id=space, parent_space_ids=parent_spaces)
             created += 1
-        for officer in assembly.officers:
-            secretariat = (await self.registry.rooms_of(assembly.slug))[RoomKind.SECRETARIAT.value]
-            await self.presence.invite(secretariat, officer)
+        # Officers are invited to the secretariat by ``reconcile``, which always follows.
         return created
 
     async def _create_room(self, assembly: Assembly, kind: RoomKind, *, space_id: RoomId | None,
@@ -231,8 +236,21 @@ class Provisioner:
         }
         if kind is RoomKind.SPACE:
             body["creation_content"] = {"type": et.ROOM_TYPE_SPACE}
-        room_id = RoomId(await self.gateway.create_room(body))
+        alias: str | None = self.aliases.alias_for(assembly.slug, kind)
+        try:
+            room_id = RoomId(await self.gateway.create_room({**body, "room_alias_name": room_alias_localpart(
+                assembly.slug, kind)}))
+        except MatrixError as exc:
+            if exc.errcode != ALIAS_TAKEN:
+                raise
+            # Another room holds the address: create the room without one (reconcile logs it).
+            alias = None
+            room_id = RoomId(await self.gateway.create_room(body))
         log.info("created the %s of %s: %s", kind.value, assembly.slug, room_id)
+        # Recorded at once, so an interrupted import resumes instead of creating the room again.
+        await self.registry.set_room(assembly.slug, kind.value, room_id, room_version=ROOM_VERSION)
+        if alias:
+            await self.registry.set_alias(room_id, alias)
         return room_id
 
     async def _space_of(self, slug: str) -> RoomId | None:
@@ -283,10 +301,12 @@ class Provisioner:
         parent_spaces = await self._spaces_of(assembly.parents)
         nested = await self._spaces_of(c.slug for c in federation.children(slug))
         children = [rooms[k.value] for k in CHILD_ROOM_KINDS if k.value in rooms]
+        moderators = await self.seats.seat_moderators(slug) if self.seats is not None else frozenset()
         return desired_room_state(
             assembly, RoomKind(kind), bot=self.bot, via=self.via, space_id=space,
             parent_space_ids=parent_spaces, child_room_ids=children, nested_space_ids=nested,
             creator_is_bot=True, existing_power_levels=actual.get(et.ROOM_POWER_LEVELS),
+            moderators=sorted(UserId(user) for user in moderators),
         )
 
     async def reconcile(self, slug: str, federation: Federation, *,
@@ -297,6 +317,7 @@ class Provisioner:
             await self._create(federation[slug], federation)
             rooms = await self.registry.rooms_of(slug)
         wanted = set(kinds) if kinds is not None else set(rooms)
+        recorded = {room.room_id: room.alias for room in await self.registry.all_rooms() if room.slug == slug}
         repaired: dict[str, list[Drift]] = {}
         for kind, room_id in rooms.items():
             if kind not in wanted:
@@ -309,6 +330,30 @@ class Provisioner:
             for drift in drifts:
                 await self.gateway.put_state(room_id, drift.event_type, dict(drift.revert_content),
                                              drift.state_key)
+            alias = await self.aliases.ensure(slug, RoomKind(kind), room_id, actual, recorded=recorded.get(room_id))
+            if alias is not None:
+                drifts.append(alias)
             if drifts:
                 repaired[kind] = drifts
+        if RoomKind.SECRETARIAT.value in wanted:
+            await self.invite_officers(federation[slug], rooms[RoomKind.SECRETARIAT.value])
         return repaired
+
+    async def invite_officers(self, assembly: Assembly, secretariat: RoomId) -> int:
+        """Invite each officer who is neither in the secretariat nor invited to it; returns how many.
+
+        The secretariat is invite-only, so this is how an officer named in the federation file
+        gets in, exactly as one set with ``secretary set`` does.
+        """
+        if not assembly.officers:
+            return 0
+        joined = await self.presence.joined(secretariat)
+        invited = 0
+        for officer in assembly.officers:
+            if officer in joined or await self.presence.is_invited(secretariat, officer):
+                continue
+            if await self.presence.invite(secretariat, officer):
+                invited += 1
+        if invited:
+            log.info("invited %d officer(s) to the secretariat of %s", invited, assembly.slug)
+        return invited

@@ -1,5 +1,5 @@
-"""The registry of assemblies as the running bot holds it: loaded once, reloaded after every change,
-shared by every part of the feature."""
+"""The registry of assemblies as the running bot holds it: loaded once, reloaded after every change
+(its own, or another process's: see ``changed_elsewhere``), shared by every part of the feature."""
 
 from __future__ import annotations
 
@@ -23,12 +23,21 @@ class LiveRegistry:
     def __init__(self, store: RegistryStore) -> None:
         self.store = store
         self.current = Federation()
+        #: The store's change counter when ``current`` was loaded.
+        self.generation = -1
         self.lock = asyncio.Lock()
 
     async def refresh(self) -> Federation:
         """Reload the registry (``harmony-matrix import`` may have changed it meanwhile)."""
+        # The counter first: a change made while the federation loads is then seen by the next check.
+        generation = await self.store.generation()
         self.current = await self.store.federation()
+        self.generation = generation
         return self.current
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether the registry changed since it was last loaded: one cheap read, for polling."""
+        return await self.store.generation() != self.generation
 
     def assembly(self, slug: str, *, prefix: str) -> Assembly:
         """The assembly ``slug``; a UserError for an unknown one points to ``{prefix} assemblies``."""

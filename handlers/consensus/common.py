@@ -9,17 +9,30 @@ bot's configured zone is used, and no assembly has umbrellas.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.ports import AssemblyDirectory
 from harmony_matrix.assemblies.assembly import Assembly
+from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.config import AssemblyRulesConfig, ConsensusConfig
+from harmony_matrix.consensus.checks import Thresholds
 from harmony_matrix.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AssemblyRules:
+    """One assembly's own rules (``consensus.assembly_rules``): check thresholds and moot quorum."""
+
+    thresholds: Thresholds | None = None
+    quorum: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,21 @@ class ConsensusSettings:
     ballot_duration: timedelta
     elected_term: timedelta
     default_tz: str
+    thresholds: Thresholds = Thresholds()
+    quorum: int = 0
+    per_assembly: Mapping[str, AssemblyRules] = field(default_factory=dict)
+    minutes_copies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    action_reminder_before: timedelta = timedelta(hours=24)
+
+    def thresholds_for(self, slug: str) -> Thresholds:
+        """How a consensus check in ``slug`` is read."""
+        own = self.per_assembly.get(slug)
+        return own.thresholds if own is not None and own.thresholds is not None else self.thresholds
+
+    def quorum_for(self, slug: str) -> int:
+        """Attendees a moot of ``slug`` needs (0: no rule)."""
+        own = self.per_assembly.get(slug)
+        return own.quorum if own is not None and own.quorum is not None else self.quorum
 
 
 class PollOutcome(Protocol):
@@ -72,6 +100,27 @@ class AssemblyLookup:
         assembly = self.get(slug)
         return assembly.name if assembly is not None else slug
 
+    def federation(self) -> Federation | None:
+        """The registry (None without the assemblies feature)."""
+        return None if self.directory is None else self.directory.federation()
+
+    def officers(self, slug: str) -> tuple[str, ...]:
+        """The assembly's secretary and deputies, as registered."""
+        assembly = self.get(slug)
+        return assembly.officers if assembly is not None else ()
+
+    def descendants(self) -> Callable[[str], frozenset[str]]:
+        """``descendants(slug)``: the assemblies nested in ``slug``, transitively."""
+        federation = self.federation()
+        if federation is None:
+            return lambda slug: frozenset()
+        known = federation
+
+        def descendants(slug: str) -> frozenset[str]:
+            return known.descendants(slug) if slug in known else frozenset()
+
+        return descendants
+
     def ancestors(self) -> Callable[[str], frozenset[str]]:
         """``ancestors(slug)``: the umbrella assemblies of ``slug``, transitively (for precedence)."""
         if self.directory is None:
@@ -105,3 +154,46 @@ def require_assembly(slug: str | None) -> str:
     if slug is None:
         raise UserError("this works in a room of an assembly")
     return slug
+
+
+_NAME_MAX = 60  # a display name in a label: enough to recognise someone, short enough for a poll option
+
+
+async def display_names(gateway: MatrixGateway, users: Iterable[str]) -> dict[str, str]:
+    """``Name (@id)`` for each user with a display name, the bare ID otherwise (a profile that can't be
+    read is not an error: the ID still says who it is)."""
+    names: dict[str, str] = {}
+    for user in dict.fromkeys(users):
+        try:
+            profile = await gateway.request("GET", f"/v3/profile/{quote(user, safe='')}/displayname")
+            name = profile.get("displayname") if isinstance(profile, Mapping) else None
+        except MatrixError:
+            name = None
+        if isinstance(name, str) and name.strip() and name != user:
+            shown = " ".join(name.split())
+            names[user] = f"{shown if len(shown) <= _NAME_MAX else shown[:_NAME_MAX - 1] + '…'} ({user})"
+        else:
+            names[user] = user
+    return names
+
+
+def consensus_rules(config: ConsensusConfig) -> dict[str, Any]:
+    """The rule settings of ``ConsensusSettings`` read from the ``consensus`` config section: thresholds
+    and quorum (with each assembly's own), where minutes are copied, when action owners are reminded."""
+    sense = config.sense
+
+    def thresholds(own: AssemblyRulesConfig | None = None) -> Thresholds:
+        return Thresholds(
+            broad_approval=own.broad_approval if own and own.broad_approval is not None else sense.broad_approval,
+            broad_disagreement=(own.broad_disagreement if own and own.broad_disagreement is not None
+                                else sense.broad_disagreement),
+            min_members=own.min_members if own and own.min_members is not None else sense.min_members)
+
+    return {
+        "thresholds": thresholds(),
+        "quorum": config.quorum,
+        "per_assembly": {slug: AssemblyRules(thresholds=thresholds(own), quorum=own.quorum)
+                         for slug, own in config.assembly_rules.items()},
+        "minutes_copies": {slug: tuple(copies) for slug, copies in config.minutes_copies.items()},
+        "action_reminder_before": timedelta(seconds=config.action_reminder_before),
+    }

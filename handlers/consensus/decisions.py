@@ -5,18 +5,26 @@ Flow of a deadlock: ``consensus P-ops-1 deadlock`` records the deadlock and a pe
 secretary confirms with ``consensus P-ops-1 ballot``, which starts a STAR poll through the polls
 feature with the ballot as its origin; when the poll closes, its result becomes a decision (with the
 score totals), appended to the hash-chained record and posted to the announcements room.
+
+Who may record what is the core's rule (``harmony_matrix.consensus.authority``): an All Thing decision
+only by the All Thing body's secretary with its moot or ballot as evidence, a decision trumping a nested
+assembly's only by the umbrella's own officers. A verdict must agree with the proposal's open consensus
+check (``harmony_matrix.consensus.checks.verdict_refusal``), which the decision then cites; a block is
+overridden only by a ballot.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from handlers.consensus.checks import ConsensusChecks
 from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOutcome, require_assembly
-from handlers.consensus.stores import BallotStore, DecisionStore, ProposalStore
+from handlers.consensus.stores import BallotStore, DecisionStore, MootStore, ProposalStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.posting import Poster
 from handlers.ports import Clock, PollStarter
 from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role
+from harmony_matrix.consensus.authority import check_all_thing, check_trump
 from harmony_matrix.consensus.ballots import (
     DEFAULT_DEADLOCK_OPTIONS,
     Ballot,
@@ -25,14 +33,18 @@ from harmony_matrix.consensus.ballots import (
     ballot_origin,
     parse_ballot_options,
 )
+from harmony_matrix.consensus.checks import summary_line, verdict_refusal
 from harmony_matrix.consensus.decisions import (
     Decision,
     Level,
     Method,
+    ballot_statement,
     make_decision_ref,
     normalize_topic,
+    parse_topic,
     parse_topics,
 )
+from harmony_matrix.consensus.moots import Moot, MootStatus
 from harmony_matrix.consensus.precedence import decisions_in_force
 from harmony_matrix.consensus.proposals import Proposal, ProposalStatus, parse_proposal_ref, transition
 from harmony_matrix.errors import UserError
@@ -45,11 +57,13 @@ class Decisions:
     """Records proposals' outcomes, runs deadlock ballots, and answers what is in force."""
 
     def __init__(self, *, proposals: ProposalStore, decisions: DecisionStore, ballots: BallotStore,
-                 assemblies: AssemblyLookup, polls: PollStarter | None, poster: Poster, clock: Clock,
-                 settings: ConsensusSettings) -> None:
+                 moots: MootStore, checks: ConsensusChecks, assemblies: AssemblyLookup, polls: PollStarter | None,
+                 poster: Poster, clock: Clock, settings: ConsensusSettings) -> None:
         self.proposals = proposals
         self.decisions = decisions
         self.ballots = ballots
+        self.moots = moots
+        self.checks = checks
         self.assemblies = assemblies
         self.polls = polls
         self.poster = poster
@@ -60,7 +74,8 @@ class Decisions:
              example="!h consensus P-ops-2 reached level=moot statement=We buy the projector. topics=equipment",
              params=(Param("proposal", help="the proposal's reference, e.g. P-ops-2", parser=parse_proposal_ref),
                      Param("outcome", choices=("reached", "rejected", "deadlock", "ballot"))),
-             options=(Option("level", help="moot (this assembly) or all-thing", parser=Level.parse),
+             options=(Option("level", help="moot (this assembly) or all-thing (only the All Thing body's "
+                                           "secretary, citing its moot)", parser=Level.parse),
                       Option("statement", help="what was decided, in quotes"),
                       Option("topics", help="topic tags, e.g. housing,budget (default: from the title)",
                              parser=parse_topics),
@@ -72,41 +87,77 @@ class Decisions:
                         options: tuple[str, ...] | None) -> None:
         assembly = require_assembly(ctx.room.assembly)
         found = await self._find(assembly, proposal)
+        if outcome == "ballot":
+            await self._start_ballot(ctx, found)
+            return
         chosen = level or Level.MOOT
         tags = topics or (normalize_topic(found.title),)
         evidence = EventId(ctx.event_id)
-        if outcome in ("reached", "rejected"):
-            reached = outcome == "reached"
-            moved = transition(found, ProposalStatus.CONSENSUS if reached else ProposalStatus.REJECTED,
-                               evidence=evidence)
-            text = statement or (found.title if reached else f"Not adopted: {found.title}")
-            entry = await self.decisions.append(
-                lambda n: Decision(ref=make_decision_ref(assembly, n), assembly=assembly, level=chosen,
-                                   method=Method.CONSENSUS if reached else Method.REJECTED,
-                                   outcome="adopted" if reached else "not adopted", statement=text,
-                                   topics=tags, decided_at=self.clock(), evidence=moved.evidence,
-                                   proposal=found.ref),
-                assembly=assembly, proposal=moved)
-            await self.announce(entry.decision, fallback=ctx.room_id)
-            await ctx.reply(f"Recorded {entry.decision.ref}: {found.ref} {'adopted' if reached else 'not adopted'} "
-                            f"({chosen.value} level).")
-        elif outcome == "deadlock":
+        moot = await self._moot_of(found)
+        if chosen is Level.ALL_THING:
+            check_all_thing(assembly=assembly, recorder=ctx.sender, federation=self.assemblies.federation(),
+                            evidence=moot.ref if moot else None, needs_evidence=outcome != "deadlock",
+                            proposal=found.ref, prefix=ctx.prefix)
+        reading = await self.checks.reading(found.ref)
+        if reading is not None and outcome in ("reached", "rejected"):
+            refusal = verdict_refusal(outcome, check=reading[0], result=reading[1], prefix=ctx.prefix)
+            if refusal:
+                raise UserError(refusal)
+        cites = tuple(ref for ref in (moot.ref if moot else None, reading[0].ref if reading else None) if ref)
+        if outcome == "deadlock":
             moved = transition(found, ProposalStatus.DEADLOCK, evidence=evidence)
             choices = options or DEFAULT_DEADLOCK_OPTIONS
+            check_evidence = (reading[0].event_id,) if reading and reading[0].event_id else ()
             await self.ballots.create(Ballot(
                 id=0, kind=BallotKind.DEADLOCK, assembly=assembly, room_id=RoomId(ctx.room_id), options=choices,
                 created_by=UserId(ctx.sender), created_at=self.clock(), proposal=found.ref, level=chosen.value,
-                statement=statement or found.title, topics=tags, evidence=(evidence,)), proposal=moved)
-            await ctx.reply(f"Deadlock on {found.ref} recorded. A STAR ballot on: {' | '.join(choices)}.\n"
+                statement=statement or found.title, topics=tags, evidence=(evidence, *check_evidence)), proposal=moved)
+            if reading is not None:
+                await self.checks.close(reading[0])
+            cited = f" ({summary_line(*reading)})" if reading else ""
+            await ctx.reply(f"Deadlock on {found.ref} recorded{cited}. A STAR ballot on: {' | '.join(choices)}.\n"
                             f"A secretary confirms it with: {ctx.prefix} consensus {found.ref} ballot")
-        else:
-            await self._start_ballot(ctx, found)
+            return
+        reached = outcome == "reached"
+        moved = transition(found, ProposalStatus.CONSENSUS if reached else ProposalStatus.REJECTED, evidence=evidence)
+        check_event = (reading[0].event_id,) if reading and reading[0].event_id else ()
+        quorum = self.settings.quorum_for(assembly)
+        candidate = Decision(
+            ref="D-new", assembly=assembly, level=chosen, method=Method.CONSENSUS if reached else Method.REJECTED,
+            outcome="adopted" if reached else "not adopted",
+            statement=statement or (found.title if reached else f"Not adopted: {found.title}"), topics=tags,
+            decided_at=self.clock(), evidence=(*moved.evidence, *check_event), proposal=found.ref,
+            recorded_by=UserId(ctx.sender), cites=cites,
+            without_quorum=moot is not None and quorum > 0 and len(moot.attendees) < quorum)
+        if chosen is Level.MOOT:
+            check_trump(candidate, await self.decisions.decisions(), recorder=ctx.sender,
+                        officers=self.assemblies.officers(assembly), descendants_of=self.assemblies.descendants(),
+                        assembly_name=self.assemblies.name_of(assembly))
+        entry = await self.decisions.append(lambda n: replace(candidate, ref=make_decision_ref(assembly, n)),
+                                            assembly=assembly, proposal=moved)
+        if reading is not None:
+            await self.checks.close(reading[0])
+        await self.announce(entry.decision, fallback=ctx.room_id, check_line=summary_line(*reading) if reading else None)
+        cited = f" Cites {', '.join(cites)}." if cites else ""
+        unquorate = f" Marked: the moot lacked its quorum of {quorum}." if candidate.without_quorum else ""
+        await ctx.reply(f"Recorded {entry.decision.ref}: {found.ref} {'adopted' if reached else 'not adopted'} "
+                        f"({chosen.value} level).{cited}{unquorate}")
+
+    async def _moot_of(self, proposal: Proposal) -> Moot | None:
+        """The latest moot of the proposal's assembly that had it on its agenda and has started."""
+        now = self.clock()
+        started = [m for m in await self.moots.with_proposal(proposal.ref)
+                   if m.assembly == proposal.assembly and m.status is not MootStatus.CANCELLED and m.starts_at <= now]
+        return started[-1] if started else None
 
     async def _start_ballot(self, ctx: CommandContext, found: Proposal) -> None:
         ballot = await self.ballots.pending_for(found.ref)
         if found.status is not ProposalStatus.DEADLOCK or ballot is None or ballot.status is not BallotStatus.PENDING:
             raise UserError(f"{found.ref} is in {found.status.value}, not deadlocked; record a deadlock first: "
                             f"{ctx.prefix} consensus {found.ref} deadlock")
+        if ballot.level == Level.ALL_THING.value:
+            check_all_thing(assembly=found.assembly, recorder=ctx.sender, federation=self.assemblies.federation(),
+                            evidence=None, needs_evidence=False, proposal=found.ref, prefix=ctx.prefix)
         if self.polls is None:
             raise UserError("polls are not available on this bot, so the deadlock can't go to a ballot")
         votes = await self.assemblies.room(found.assembly, "votes", fallback=ctx.room_id)
@@ -117,7 +168,9 @@ class Decisions:
         moved = transition(found, ProposalStatus.BALLOT, evidence=EventId(ctx.event_id))
         await self.ballots.started(replace(ballot, evidence=(*ballot.evidence, EventId(ctx.event_id))),
                                    poll_ref=poll_ref, proposal=moved)
-        await ctx.reply(f"The STAR ballot on {found.ref} is open ({poll_ref}); its result becomes the decision.")
+        await ctx.reply(f"The STAR ballot on {found.ref} is open as poll {poll_ref} in the votes room; its result "
+                        f"becomes the decision. It closes by itself, or a secretary closes it there with: "
+                        f"{ctx.prefix} poll close {poll_ref}")
 
     async def ballot_result(self, ballot: Ballot, poll_ref: str, result: PollOutcome) -> None:
         """A deadlock ballot's poll closed: its winner becomes a decision, recorded and announced once."""
@@ -127,13 +180,15 @@ class Decisions:
         entry = await self.decisions.append(
             lambda n: Decision(
                 ref=make_decision_ref(ballot.assembly, n), assembly=ballot.assembly, level=Level(ballot.level),
-                method=Method.STAR_BALLOT, outcome=winner, statement=f"{ballot.statement}: {winner}",
+                method=Method.STAR_BALLOT, outcome=winner, statement=ballot_statement(ballot.statement, winner),
                 topics=ballot.topics, decided_at=self.clock(), evidence=ballot.evidence, proposal=ballot.proposal,
-                score_totals=tuple((option, result.totals.get(option, 0)) for option in ballot.options)),
+                score_totals=tuple((option, result.totals.get(option, 0)) for option in ballot.options),
+                recorded_by=ballot.created_by, cites=(poll_ref,)),
             assembly=ballot.assembly, proposal=moved, ballot=ballot)
         await self.announce(entry.decision, fallback=ballot.room_id, poll_ref=poll_ref)
 
-    async def announce(self, decision: Decision, *, fallback: str, poll_ref: str | None = None) -> None:
+    async def announce(self, decision: Decision, *, fallback: str, poll_ref: str | None = None,
+                       check_line: str | None = None) -> None:
         """Post a recorded decision in its assembly's announcements room (once: keyed by its reference)."""
         room = await self.assemblies.room(decision.assembly, "announcements", fallback=fallback)
         lines = [f"📜 Decision {decision.ref} ({decision.level.value}, {decision.method.value}): {decision.statement}"]
@@ -143,6 +198,11 @@ class Decisions:
             lines.append("Topics: " + ", ".join(decision.topics))
         if decision.score_totals:
             lines.append("Score totals: " + ", ".join(f"{o} {t}" for o, t in decision.score_totals))
+        if check_line:
+            lines.append(check_line)
+        moots = [c for c in decision.cites if c.startswith("M-")]
+        if moots:
+            lines.append("At moot: " + ", ".join(moots) + (" (without quorum)" if decision.without_quorum else ""))
         if poll_ref:
             lines.append(f"Ballot: {poll_ref}")
         await self.poster.notice(room, "\n".join(lines), extra={DECISION_NOTICE: {"ref": decision.ref}},
@@ -160,9 +220,12 @@ class Decisions:
         slug = slug or ctx.room.assembly
         if slug is None:
             raise UserError(f"which assembly? {ctx.prefix} decisions <assembly> [topic]")
+        if self.assemblies.federation() is not None and not self.assemblies.known(slug):
+            raise UserError(f"there is no assembly called {slug}; {ctx.prefix} assemblies lists them")
+        topic = None if topic is None else parse_topic(topic)
         record = await self.decisions.decisions()
         in_force = decisions_in_force(record, assembly=slug, topic=topic, ancestors_of=self.assemblies.ancestors())
-        about = f" on {normalize_topic(topic)}" if topic else ""
+        about = f" on {topic}" if topic else ""
         if not in_force:
             await ctx.reply(f"No decision is in force for {slug}{about}.")
             return
@@ -171,6 +234,8 @@ class Decisions:
             d = item.decision
             lines.append(f"• {d.ref} ({d.level.value}, {d.method.value}, {d.decided_at:%Y-%m-%d}): {d.statement}"
                          + (f" [{', '.join(item.topics)}]" if item.topics else ""))
+            if d.score_totals:
+                lines.append("    score totals: " + ", ".join(f"{o} {t}" for o, t in d.score_totals))
             for link in item.displaced:
                 lines.append(f"    {link.relation.value}: {link.loser} by {link.winner}"
                              + (f" on {link.topic}" if link.topic else ""))

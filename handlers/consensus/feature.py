@@ -20,13 +20,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from nio import ReactionEvent, RedactedEvent, RedactionEvent, RoomMessageText
+
+from handlers.consensus.actions import Actions
+from handlers.consensus.checks import ConsensusChecks
 from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOutcome
 from handlers.consensus.decisions import Decisions
+from handlers.consensus.moot_series import MootSeriesKeeper
 from handlers.consensus.moots import MootNotices, Moots
 from handlers.consensus.petitions import Petitions
 from handlers.consensus.proposals import Proposals
 from handlers.consensus.roles import Roles
+from handlers.consensus.running import MinutesPoster, MootRunning
 from handlers.consensus.stores import ConsensusStores
+from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
 from handlers.ports import AssemblyDirectory, Clock, MemberRegistry, PollStarter, Scheduler
@@ -52,23 +59,46 @@ class ConsensusFeature:
         self.notices = MootNotices(moots=stores.moots, notices=stores.notices, proposals=stores.proposals,
                                    assemblies=lookup, poster=poster, gateway=gateway, scheduler=scheduler,
                                    clock=clock, settings=settings, prefix=prefix)
-        self.proposals = Proposals(proposals=stores.proposals, clock=clock)
+        self.checks = ConsensusChecks(checks=stores.checks, proposals=stores.proposals, members=members,
+                                      assemblies=lookup, poster=poster, gateway=gateway, clock=clock,
+                                      settings=settings, prefix=prefix)
         self.decisions = Decisions(proposals=stores.proposals, decisions=stores.decisions, ballots=stores.ballots,
-                                   assemblies=lookup, polls=polls, poster=poster, clock=clock, settings=settings)
+                                   moots=stores.moots, checks=self.checks, assemblies=lookup, polls=polls,
+                                   poster=poster, clock=clock, settings=settings)
+        self.proposals = Proposals(proposals=stores.proposals, moots=stores.moots, ballots=stores.ballots,
+                                   decisions=stores.decisions, checks=self.checks, assemblies=lookup, gateway=gateway,
+                                   clock=clock)
+        self.series = MootSeriesKeeper(moots=stores.moots, notices=self.notices, assemblies=lookup, clock=clock,
+                                       settings=settings)
+        self.notices.before_sweep = self.series.top_up_all
+        self.running = MootRunning(moots=stores.moots, notices=stores.notices, proposals=stores.proposals,
+                                   assemblies=lookup, clock=clock, settings=settings)
         self.moots = Moots(moots=stores.moots, proposals=stores.proposals, notices=self.notices, assemblies=lookup,
-                           clock=clock, settings=settings)
+                           clock=clock, settings=settings, series=self.series,
+                           minutes=MinutesPoster(moots=stores.moots, poster=poster, assemblies=lookup,
+                                                 settings=settings))
         self.roles = Roles(roles=stores.roles, ballots=stores.ballots, notices=stores.notices, assemblies=lookup,
                            polls=polls, poster=poster, clock=clock, settings=settings, prefix=prefix)
+        self.actions = Actions(actions=stores.actions, decisions=stores.decisions, moots=stores.moots,
+                               notices=stores.notices, assemblies=lookup, poster=poster, clock=clock, settings=settings,
+                               prefix=prefix)
         self.petitions = Petitions(petitions=stores.petitions, roles=self.roles, members=members, clock=clock,
                                    settings=settings)
         self._subscribed = False
 
     def command_handlers(self) -> list[object]:
         """The objects whose ``@command`` methods the router collects."""
-        return [self.proposals, self.decisions, self.moots, self.roles, self.petitions]
+        return [self.proposals, self.decisions, self.moots, self.roles, self.petitions, self.checks, self.running,
+                self.actions]
 
-    def register(self, dispatcher: object) -> None:
-        """No events of its own: everything arrives as commands or poll results."""
+    def register(self, dispatcher: Dispatcher) -> None:
+        """Consensus checks: reactions are stances, redactions withdraw them, thread replies give reasons."""
+        dispatcher.on(ReactionEvent, self.checks.on_reaction)
+        dispatcher.on(ReactionEvent, self.running.on_reaction)  # attendance on a moot's start notice
+        dispatcher.on(ReactionEvent, self.actions.on_reaction)  # ✅ / ⛔ on an action item
+        dispatcher.on(RedactionEvent, self.checks.on_redaction)
+        dispatcher.on(RedactedEvent, self.checks.on_redacted)
+        dispatcher.on(RoomMessageText, self.checks.on_message)
 
     async def start(self) -> None:
         """Subscribe to poll results, catch up on moot notices and term reminders, start the checks."""
@@ -85,6 +115,10 @@ class ConsensusFeature:
             await self.roles.remind_terms(self.clock())
         except Exception:  # a scheduler job: log, and try again at the next interval
             log.exception("term reminders failed")
+        try:
+            await self.actions.remind(self.clock())
+        except Exception:
+            log.exception("action and review reminders failed")
 
     async def stop(self) -> None:
         """Remove the periodic jobs (a job that was never added is fine)."""
@@ -117,10 +151,13 @@ class ConsensusFeature:
                        "term_ends": a.term_ends.isoformat() if a.term_ends else None, "how_decided": a.how_decided.value}
                       for a in await stores.roles.history(user_id)],
             "petitions_signed": await stores.petitions.signed_by(user_id),
+            "consensus_checks": await stores.checks.of_user(user_id),
+            "action_items": await stores.actions.of_user(user_id),
         }
 
     async def erase_user_data(self, user_id: str) -> None:
-        """Erase attendance and petition signatures (``forget-me``). Proposals, roles and the decision
+        """Erase attendance, petition signatures and consensus-check stances and reasons (``forget-me``). Proposals, roles and the decision
         record are the assembly's public record and stay."""
         await self.stores.moots.forget_attendee(user_id)
         await self.stores.petitions.forget_signer(user_id)
+        await self.stores.checks.forget(user_id)

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from handlers.consensus.common import AssemblyLookup, ConsensusSettings, require_assembly
+from handlers.consensus.running import MinutesPoster, agenda_lines
 from handlers.consensus.stores import MootStore, NoticeStore, ProposalStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
 from handlers.ports import Clock, Scheduler
 from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role, parse_users
+from harmony_matrix.consensus.agenda import quorum_text
 from harmony_matrix.consensus.ical import render_ical
 from harmony_matrix.consensus.moots import (
+    MAX_DURATION,
+    MIN_DURATION,
     Moot,
     MootStatus,
     NoticeKind,
@@ -39,11 +45,15 @@ from harmony_matrix.consensus.moots import (
     upcoming_notices,
 )
 from harmony_matrix.consensus.proposals import ProposalStatus, parse_proposal_refs, transition
+from harmony_matrix.consensus.recurrence import parse_moot_or_series_ref, parse_repeat
 from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import MOOT_NOTICE
 from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.refs import Ref
 from harmony_matrix.when import format_duration, format_local, parse_duration
+
+if TYPE_CHECKING:  # built after these classes (it needs MootNotices); only annotations refer to it
+    from handlers.consensus.moot_series import MootSeriesKeeper
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,8 @@ class MootNotices:
         self.settings = settings
         self.prefix = prefix  # the configured prefix, for notices that name a command
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Run before each sweep: the recurring moots make their coming occurrences (``MootSeriesKeeper``).
+        self.before_sweep: Callable[[], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         """Catch up on what is due, then rebuild a job for every pending notice from the database."""
@@ -107,7 +119,13 @@ class MootNotices:
         return [job.id for job in self.scheduler.get_jobs() if job.id.startswith(f"{ref}/")]
 
     async def sweep(self) -> None:
-        """Process every scheduled moot; one moot's failure does not stop the others."""
+        """Make the coming occurrences of recurring moots, then process every scheduled moot; one moot's
+        failure does not stop the others."""
+        if self.before_sweep is not None:
+            try:
+                await self.before_sweep()
+            except Exception:
+                log.exception("recurring moots could not be topped up")
         for moot in await self.moots.scheduled():
             try:
                 await self.process(moot.ref)
@@ -144,10 +162,8 @@ class MootNotices:
         marker = {MOOT_NOTICE: {"moot": moot.ref, "kind": planned.kind.value, "key": planned.key}}
         seed = f"moot:{planned.key}"
         if planned.kind is NoticeKind.ANNOUNCEMENT:
-            lines = [f"📅 Moot {moot.ref} of {name}: {moot.topic}", f"When: {when}", f"Agenda: {moot.topic}"]
-            for ref in moot.proposals:
-                proposal = await self.proposals.get(ref)
-                lines.append(f"Proposal {ref}: {proposal.title if proposal else ''}".rstrip(": "))
+            lines = [f"📅 Moot {moot.ref} of {name}: {moot.topic}", f"When: {when}", "Agenda:"]
+            lines += await agenda_lines(moot, self.proposals) or [f"  {moot.topic}"]
             lines.append(f"Starts {_in_words(moot.starts_at - now)}. The calendar file follows.")
             event_id = await self.poster.notice(room_id, "\n".join(lines), extra=marker, txn_seed=seed)
             ical = render_ical(moot, assembly_name=name, tz=tz, uid_domain=self.gateway.server_name)
@@ -157,7 +173,8 @@ class MootNotices:
             text = (f"⏰ Reminder: moot {moot.ref} ({moot.topic}) starts {_in_words(moot.starts_at - now)}, "
                     f"at {format_local(moot.starts_at, tz)}.")
         elif planned.kind is NoticeKind.START:
-            text = f"▶️ Moot {moot.ref} ({moot.topic}) has started; it runs until {format_local(moot.ends_at, tz)}."
+            text = (f"▶️ Moot {moot.ref} ({moot.topic}) has started; it runs until {format_local(moot.ends_at, tz)}. "
+                    "React ✋ to this message to record that you are here.")
         else:
             text = (f"⏹️ Moot {moot.ref} ({moot.topic}) has ended. A secretary records the minutes with "
                     f"{self.prefix} moot minutes {moot.ref} <text>.")
@@ -165,11 +182,10 @@ class MootNotices:
 
     async def _attach_ical(self, room_id: str, moot: Moot, data: bytes, *, seed: str) -> str:
         filename = f"{moot.ref}.ics"
-        url = await self.gateway.upload(data, content_type="text/calendar", filename=filename)
-        content = {"msgtype": "m.file", "body": filename, "filename": filename, "url": url,
+        content = {"msgtype": "m.file", "body": filename, "filename": filename,
                    "info": {"mimetype": "text/calendar", "size": len(data)},
                    MOOT_NOTICE: {"moot": moot.ref, "kind": "ical"}}
-        return await self.poster.message(room_id, content, txn_seed=seed)
+        return await self.poster.attachment(room_id, data, content, content_type="text/calendar", txn_seed=seed)
 
     async def cancelled(self, moot: Moot) -> None:
         """Drop a cancelled moot's jobs and say so where its notices went."""
@@ -185,7 +201,10 @@ class Moots:
     """Schedules, cancels and minutes moots, and lists the upcoming ones."""
 
     def __init__(self, *, moots: MootStore, proposals: ProposalStore, notices: MootNotices,
-                 assemblies: AssemblyLookup, clock: Clock, settings: ConsensusSettings) -> None:
+                 assemblies: AssemblyLookup, clock: Clock, settings: ConsensusSettings,
+                 series: MootSeriesKeeper | None = None, minutes: MinutesPoster | None = None) -> None:
+        self.series = series
+        self.minutes_poster = minutes
         self.moots = moots
         self.proposals = proposals
         self.notices = notices
@@ -197,14 +216,18 @@ class Moots:
              example="!h moot schedule tomorrow 19:00 Budget for 2027 duration=90m proposal=P-ops-2",
              params=(Param("when", help="when (e.g. tomorrow 19:00, in 2h, 2026-12-01 19:00), then the topic",
                            parser=parse_when_and_topic, rest=True,
-                           label="when> <topic"),),  # shown as <when> <topic>
-             options=(Option("duration", help="how long, e.g. 90m or 2h (default 1h)", parser=parse_duration,
+                           label="when> <topic", max_length=500),),  # shown as <when> <topic>
+             options=(Option("duration", help=f"how long, e.g. 90m or 2h (default 1h; at least "
+                                                  f"{format_duration(MIN_DURATION)}, at most {format_duration(MAX_DURATION)})",
+                             parser=parse_duration,
                              metavar="d"),
                       Option("proposal", help="proposals on the agenda, e.g. P-ops-2,P-ops-3",
-                             parser=parse_proposal_refs, metavar="ref")),
+                             parser=parse_proposal_refs, metavar="ref"),
+                      Option("repeat", help="weekly, fortnightly, monthly or an RRULE such as FREQ=MONTHLY;BYDAY=1TU",
+                             parser=parse_repeat, metavar="rule")),
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def schedule(self, ctx: CommandContext, when: WhenAndTopic, duration: timedelta | None,
-                       proposal: tuple[Ref, ...] | None) -> None:
+                       proposal: tuple[Ref, ...] | None, repeat: str | None) -> None:
         assembly = require_assembly(ctx.room.assembly)
         now = self.clock()
         tz = self.assemblies.tz_of(assembly)
@@ -222,6 +245,12 @@ class Moots:
                 found = transition(found, ProposalStatus.MOOT, evidence=EventId(ctx.event_id))
             linked.append(found)
         room_id = await self.assemblies.room(assembly, "announcements", fallback=ctx.room_id)
+        if repeat is not None:
+            if self.series is None:
+                raise UserError("recurring moots are not available on this bot")
+            await self.series.create(ctx, assembly=assembly, topic=when.topic, first_start=starts_at, duration=length,
+                                     rule=repeat, proposals=linked, room_id=room_id)
+            return
         moot = await self.moots.create(
             lambda ref: new_moot(ref=ref, assembly=assembly, topic=when.topic, starts_at=starts_at,
                                  duration=length, now=now, scheduled_by=UserId(ctx.sender),
@@ -232,21 +261,32 @@ class Moots:
         self.notices.schedule(moot)
         await self.notices.process(moot.ref)
 
-    @command("moot cancel", summary="Cancel a scheduled moot; its reminders are dropped.",
+    @command("moot cancel", summary="Cancel a scheduled moot (one occurrence of a series too), or a whole "
+                                    "series (S-…); their reminders are dropped.",
              example="!h moot cancel M-ops-3",
-             params=(Param("moot", help="the moot's reference, e.g. M-ops-3", parser=parse_moot_ref),),
+             params=(Param("moot", help="the moot's reference, e.g. M-ops-3, or a series' S-ops-1",
+                           parser=parse_moot_or_series_ref),),
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def cancel(self, ctx: CommandContext, moot: Ref) -> None:
+        if moot.letter == "S":
+            if self.series is None:
+                raise UserError("recurring moots are not available on this bot")
+            await self.series.end(ctx, moot)
+            return
         found = await self._find(ctx, moot)
         await self.moots.save(cancel_moot(found, now=self.clock(), evidence=EventId(ctx.event_id)))
         await self.notices.cancelled(found)
-        await ctx.reply(f"Cancelled {found.ref}; its pending reminders and notices are dropped.")
+        if found.series is not None and self.series is not None:
+            await self.series.skip(found)
+        also = f" The other occurrences of {found.series} are unaffected." if found.series else ""
+        await ctx.reply(f"Cancelled {found.ref}; its pending reminders and notices are dropped.{also}")
 
     @command("moot minutes", summary="Record the minutes (and who attended) of a moot that has started.",
              example="!h moot minutes M-ops-3 We agreed to ... attendees=@ann:example.org,@bo:example.org",
              params=(Param("moot", help="the moot's reference", parser=parse_moot_ref),
-                     Param("text", help="the minutes", rest=True)),
-             options=(Option("attendees", help="who attended, e.g. @a:x,@b:x (you are counted)", parser=parse_users,
+                     Param("text", help="the minutes", rest=True, max_length=10_000)),
+             options=(Option("attendees", help="who attended besides those who reacted ✋ on the start notice, "
+                                              "e.g. @a:x,@b:x (you are counted)", parser=parse_users,
                              metavar="users"),),
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def minutes(self, ctx: CommandContext, moot: Ref, text: str,
@@ -255,7 +295,11 @@ class Moots:
         people = [*(attendees or ()), UserId(ctx.sender)]
         updated = record_minutes(found, text, now=self.clock(), attendees=people, evidence=EventId(ctx.event_id))
         await self.moots.save(updated)
-        await ctx.reply(f"Minutes of {found.ref} recorded; {len(updated.attendees)} attended.")
+        quorum = self.settings.quorum_for(found.assembly)
+        if self.minutes_poster is not None:
+            await self.minutes_poster.post(updated, seed=f"minutes:{ctx.event_id}")
+        await ctx.reply(f"Minutes of {found.ref} recorded and posted to the announcements; "
+                        f"{quorum_text(updated, quorum)}. Read them later with {ctx.prefix} moot show {found.ref}")
 
     @command("moots", summary="Upcoming moots of an assembly (this one by default).", example="!h moots ops",
              params=(Param("assembly", help="an assembly's short name", optional=True),))

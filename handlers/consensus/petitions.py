@@ -78,8 +78,9 @@ class Petitions:
             return
         try:
             candidates, seats = petition_election(petition, await self.roles.current(assembly))
-            await self.roles.start_election(ctx.room_id, assembly=assembly, role=office, candidates=candidates,
-                                            seats=seats, created_by=ctx.sender, evidence=ctx.event_id)
+            ballot = await self.roles.start_election(ctx.room_id, assembly=assembly, role=office,
+                                                     candidates=candidates, seats=seats, created_by=ctx.sender,
+                                                     evidence=ctx.event_id)
         except UserError as exc:
             # The signature and the names count even when the election can't start yet.
             await self.petitions.save(petition)
@@ -87,7 +88,8 @@ class Petitions:
             return
         await self.petitions.save(close_petition(petition, status=PetitionStatus.ELECTION_STARTED))
         await ctx.reply(f"{petition.ref} reached {threshold} signatures: the {office.value} election is open in "
-                        f"the votes room, standing: {', '.join(candidates)}.")
+                        f"the votes room as poll {ballot.poll_ref}, standing: {', '.join(ballot.options)}. It closes "
+                        f"by itself, or a secretary closes it there with: {ctx.prefix} poll close {ballot.poll_ref}")
 
     @command("petition withdraw", summary="Take your signature off the open re-election petition.",
              example="!h petition withdraw secretary",

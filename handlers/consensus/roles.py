@@ -12,7 +12,13 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOutcome, require_assembly
+from handlers.consensus.common import (
+    AssemblyLookup,
+    ConsensusSettings,
+    PollOutcome,
+    display_names,
+    require_assembly,
+)
 from handlers.consensus.stores import BallotStore, NoticeStore, RoleStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.posting import Poster
@@ -27,7 +33,7 @@ from harmony_matrix.commands import (
     parse_user,
     parse_users,
 )
-from harmony_matrix.consensus.ballots import Ballot, BallotKind, ballot_origin
+from harmony_matrix.consensus.ballots import Ballot, BallotKind, ballot_origin, candidate_of
 from harmony_matrix.consensus.roles import (
     HowDecided,
     RoleAssignment,
@@ -43,7 +49,7 @@ from harmony_matrix.consensus.roles import Role as Office
 from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import BALLOT_NOTICE, TERM_NOTICE
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.when import When, format_local, read_when
+from harmony_matrix.when import When, format_duration, format_local, read_when
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +146,12 @@ class Roles:
         assembly = require_assembly(ctx.room.assembly)
         if not options:
             raise UserError("name the candidates: options=@a:example.org,@b:example.org")
-        await self.start_election(ctx.room_id, assembly=assembly, role=role, candidates=options,
-                                  seats=seats or 1, created_by=ctx.sender, evidence=ctx.event_id)
-        await ctx.reply(f"The {role.value} election is open in the votes room: score each candidate 0–5.")
+        ballot = await self.start_election(ctx.room_id, assembly=assembly, role=role, candidates=options,
+                                           seats=seats or 1, created_by=ctx.sender, evidence=ctx.event_id)
+        await ctx.reply(f"The {role.value} election is open in the votes room as poll {ballot.poll_ref}: score each "
+                        f"candidate 0–5 ({', '.join(ballot.options)}). It closes by itself in "
+                        f"{format_duration(self.settings.ballot_duration)}, or a secretary closes it there with: "
+                        f"{ctx.prefix} poll close {ballot.poll_ref}")
 
     async def start_election(self, room_id: str, *, assembly: str, role: Office, candidates: Sequence[UserId],
                              seats: int, created_by: str, evidence: str) -> Ballot:
@@ -152,8 +161,10 @@ class Roles:
         if self.polls is None:
             raise UserError("polls are not available on this bot, so no election can be held")
         now = self.clock()
+        names = await display_names(self.poster.gateway, candidates)  # voters see names; the ID says who
         ballot = await self.ballots.create(Ballot(
-            id=0, kind=BallotKind.ELECTION, assembly=assembly, room_id=RoomId(room_id), options=tuple(candidates),
+            id=0, kind=BallotKind.ELECTION, assembly=assembly, room_id=RoomId(room_id),
+            options=tuple(names[c] for c in candidates),
             created_by=UserId(created_by), created_at=now, role=role.value, seats=seats,
             evidence=(EventId(evidence),)))
         votes = await self.assemblies.room(assembly, "votes", fallback=room_id)
@@ -161,7 +172,7 @@ class Roles:
         try:
             poll_ref = await self.polls.start_poll(
                 room_id=votes, question=f"Election of the {role.value}{'s' if seats > 1 else ''} of {assembly} ({kind})",
-                options=list(candidates), seats=seats, closes_at=now + self.settings.ballot_duration,
+                options=list(ballot.options), seats=seats, closes_at=now + self.settings.ballot_duration,
                 created_by=created_by, origin=ballot_origin(ballot.id))
         except Exception:
             # The polls feature refused (or failed): no election, so the ballot must never be applied.
@@ -171,7 +182,7 @@ class Roles:
 
     async def election_result(self, ballot: Ballot, poll_ref: str, result: PollOutcome) -> None:
         """An election's poll closed: its winners take office for a term, and it is announced once."""
-        winners = [UserId(w) for w in result.winners]
+        winners = [candidate_of(w) for w in result.winners]
         if not winners:
             log.warning("election %s ended without winners", poll_ref)
             return
@@ -185,7 +196,7 @@ class Roles:
         room = await self.assemblies.room(ballot.assembly, "announcements", fallback=ballot.room_id)
         until = format_local(term_ends, self.assemblies.tz_of(ballot.assembly))
         await self.poster.notice(
-            room, f"🗳️ Election {poll_ref}: {', '.join(winners)} elected {role.value} of {ballot.assembly} until {until}.",
+            room, f"🗳️ Election {poll_ref}: {', '.join(result.winners)} elected {role.value} of {ballot.assembly} until {until}.",
             extra={BALLOT_NOTICE: {"poll": poll_ref, "kind": "election", "winners": winners}},
             txn_seed=f"election-result:{poll_ref}")
 

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 from nio import RoomMessageText
 
 from handlers.matrix.direct import DirectChats
-from handlers.matrix.gateway import MatrixGateway
+from handlers.matrix.gateway import LimitExceeded, MatrixError, MatrixGateway, ServerUnavailable
+from handlers.matrix.outbox import OutboxClosed
 from handlers.matrix.posting import Poster
 from harmony_matrix.command_table import CommandTable, unknown_command
 from harmony_matrix.commands import (
@@ -40,6 +41,7 @@ from harmony_matrix.commands import (
 )
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
+from harmony_matrix.outbound import Priority
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ class CommandContext:
         self._posts += 1
         return await self.poster.notice(
             self.room_id, text, html, txn_seed=f"reply:{self.event_id}:{self._posts}", reply_to=self.event_id,
-            thread_root=self.thread_root, mentions=[self.sender] if mention else [])
+            thread_root=self.thread_root, mentions=[self.sender] if mention else [], priority=Priority.ANSWER)
 
     async def send(self, room_id: str, text: str, html: str | None = None) -> EventId:
         """Post a notice in another room (e.g. the announcements room), also deduplicated on replay."""
@@ -179,7 +181,10 @@ class CommandRouter:
         ctx = CommandContext(poster=self.poster, room=room, sender=sender, event_id=EventId(event.event_id),
                              prefix=invocation.prefix, role=role, thread_root=thread_root_of(event.source),
                              table=self.table, permissions=self.permissions)
-        await self.run(ctx, invocation.text or "help")
+        try:
+            await self.run(ctx, invocation.text or "help")
+        except MatrixError as exc:  # the answer itself could not be posted: one line, no traceback
+            log.warning("could not answer event %s in %s: %s", ctx.event_id, ctx.room_id, exc)
 
     async def run(self, ctx: CommandContext, text: str) -> None:
         """Resolve ``text`` (the words after the prefix), check the declaration's rules, run it, and
@@ -212,11 +217,35 @@ class CommandRouter:
             await ctx.reply(exc.message)
         except UserError as exc:
             await ctx.reply(exc.message)
+        except OutboxClosed:
+            raise  # stopping: nothing more can be posted
+        except MatrixError as exc:
+            # Not a bug: the homeserver refused or limited a call the command made.
+            log.warning("command %r (event %s in %s): the homeserver answered %s", spec.name, ctx.event_id,
+                        ctx.room_id, exc)
+            await ctx.reply(homeserver_refusal(spec, exc, prefix=ctx.prefix))
         except Exception:
             log.exception("command %r failed (event %s in %s)", spec.name, ctx.event_id, ctx.room_id)
             await ctx.reply(f"Sorry, something went wrong on my side while running {ctx.prefix} {spec.name}. "
-                            f"It has been logged (reference {ctx.event_id}); nothing was changed half-way "
-                            "that you need to undo.")
+                            f"It has been logged (reference {ctx.event_id}). Part of it may have been done "
+                            "before it failed: please check before trying again.")
+
+
+def homeserver_refusal(spec: CommandSpec, exc: MatrixError, *, prefix: str) -> str:
+    """The answer when the homeserver refused or limited a call a command made (not a bug of ours)."""
+    partly = "Part of it may have been done before that: please check before trying again."
+    if isinstance(exc, LimitExceeded):
+        return (f"The homeserver is limiting how fast I may act, so {prefix} {spec.name} could not finish. "
+                f"{partly}")
+    if isinstance(exc, ServerUnavailable):
+        return f"The homeserver did not answer, so {prefix} {spec.name} could not finish. {partly}"
+    return (f"The homeserver refused a step of {prefix} {spec.name} ({exc.errcode}: {shorten(exc.message, 200)}). "
+            f"{partly}")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with "…" (for quoting what someone or something sent)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def thread_root_of(source: Mapping[str, Any]) -> EventId | None:

@@ -4,7 +4,9 @@ Why not nio's ``sync_forever`` and event callbacks: nio advances (and would pers
 *before* it runs callbacks, and an exception in a callback ends ``sync_forever``. Here each /sync
 response is handled as one batch:
 
-1. gaps (``limited`` timelines) are filled from ``/messages`` back to the previous token;
+1. gaps (``limited`` timelines) are filled from ``/messages`` back to the previous token; with
+   end-to-end encryption (``crypto``), each room's events are then decrypted, and those that cannot be
+   are reported and left out (``handlers/matrix/crypto.py``);
 2. every event is offered to the handlers registered for its class, in order, except the bot's own
    events, ``m.notice`` messages and events already processed (deduplicated by event ID, persisted);
 3. a handler that raises is logged with the event ID and does not stop the batch or the loop;
@@ -61,6 +63,18 @@ class ProcessedEvents(Protocol):
         ...
 
 
+class SyncCrypto(Protocol):
+    """End-to-end encryption around each /sync (``handlers/matrix/crypto.py``, ``CryptoSync``)."""
+
+    async def upkeep(self) -> None:
+        """Key upload, query and claim and queued to-device messages (nio's ``sync_forever`` chores)."""
+        ...
+
+    async def prepare(self, room_id: RoomId, events: Sequence[Any]) -> list[Any]:
+        """Decrypt what can be; report and leave out what cannot."""
+        ...
+
+
 @dataclass
 class SyncSettings:
     """How the sync loop asks and backs off (from ``config.sync``)."""
@@ -107,8 +121,10 @@ class Dispatcher:
     """Runs /sync and hands each new event, once, to the handlers that asked for its type."""
 
     def __init__(self, *, client: AsyncClient, gateway: MatrixGateway, tokens: SyncTokenStore,
-                 processed: ProcessedEvents, settings: SyncSettings | None = None) -> None:
+                 processed: ProcessedEvents, settings: SyncSettings | None = None,
+                 crypto: SyncCrypto | None = None) -> None:
         self.client = client
+        self.crypto = crypto
         self.gateway = gateway
         self.tokens = tokens
         self.processed = processed
@@ -161,6 +177,10 @@ class Dispatcher:
         if first:
             self.token = await self.tokens.get_token(user_id)
         fresh_start = self.token is None
+        if first and self.crypto is not None:
+            await self.crypto.upkeep()  # the device's keys are on the server before anyone needs them
+        # nio handles the response before returning it: to-device events (room keys) first, then it
+        # decrypts the timelines with them.
         response = await self.client.sync(
             timeout=0 if first else self.settings.timeout_ms,
             sync_filter=sync_filter(self.settings.timeline_limit),
@@ -170,6 +190,8 @@ class Dispatcher:
         if not isinstance(response, SyncResponse):
             raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
                               errcode=str(getattr(response, "status_code", "M_UNKNOWN")))
+        if self.crypto is not None:
+            await self.crypto.upkeep()  # devices of new members are known before any reply is encrypted
         stats = BatchStats()
         if fresh_start:
             # A first start never replays old history: only pending invites are looked at.
@@ -199,6 +221,8 @@ class Dispatcher:
                 stats.gap_events += len(gap)
                 events.extend(gap)
             events.extend(info.timeline.events)
+            if self.crypto is not None:
+                events = await self.crypto.prepare(room_id, events)
             await self.dispatch_events(room_id, events, stats)
 
     async def _fill_gap(self, room_id: RoomId, prev_batch: str, since: str) -> list[Any]:

@@ -4,7 +4,8 @@ nio *returns* error objects and retries rate limits forever by default; here err
 exception class per Matrix errcode (as mautrix does), and 429s are retried a bounded number of times
 (``AsyncClientConfig.max_limit_exceeded``), honouring ``retry_after_ms``. Endpoints nio lacks or gets
 wrong for room version 12 (join/knock with ``via``, leave with a reason, raw relations) share the same
-path through ``nio.AsyncClient._send`` so they get the same retry and error handling.
+path through ``nio.AsyncClient._send`` so they get the same retry and error handling. In an encrypted
+room, messages and attachments go through ``encryption`` (``handlers/matrix/crypto.py``) instead.
 """
 
 from __future__ import annotations
@@ -15,74 +16,28 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 from nio import AsyncClient, ErrorResponse, Response, UploadResponse
 
+from handlers.matrix.errors import (  # re-exported: the edge imports its errors from the gateway
+    BadJson as BadJson,
+    DuplicateAnnotation as DuplicateAnnotation,
+    Forbidden as Forbidden,
+    InvalidParam as InvalidParam,
+    LimitExceeded as LimitExceeded,
+    MatrixError as MatrixError,
+    NotFound as NotFound,
+    ServerUnavailable as ServerUnavailable,
+    UnknownToken as UnknownToken,
+    UserInUse as UserInUse,
+    raise_for as raise_for,
+)
+from harmony_matrix.event_types import MEGOLM_ALGORITHM, REACTION, ROOM_ENCRYPTION, ROOM_JOIN_RULES
 from harmony_matrix.ids import EventId, RoomId, UserId
 
 log = logging.getLogger(__name__)
-
-
-class MatrixError(Exception):
-    """A request the homeserver refused; ``errcode`` and ``status`` are as the server sent them."""
-
-    errcode = "M_UNKNOWN"
-
-    def __init__(self, message: str, *, errcode: str | None = None, status: int | None = None,
-                 retry_after_ms: int | None = None, path: str = "") -> None:
-        super().__init__(f"{errcode or self.errcode}: {message} ({path})" if path else message)
-        self.message = message
-        self.errcode = errcode or self.errcode
-        self.status = status
-        self.retry_after_ms = retry_after_ms
-        self.path = path
-
-
-class Forbidden(MatrixError):
-    errcode = "M_FORBIDDEN"
-
-
-class NotFound(MatrixError):
-    errcode = "M_NOT_FOUND"
-
-
-class LimitExceeded(MatrixError):
-    errcode = "M_LIMIT_EXCEEDED"
-
-
-class UnknownToken(MatrixError):
-    errcode = "M_UNKNOWN_TOKEN"
-
-
-class DuplicateAnnotation(MatrixError):
-    errcode = "M_DUPLICATE_ANNOTATION"
-
-
-class BadJson(MatrixError):
-    errcode = "M_BAD_JSON"
-
-
-class InvalidParam(MatrixError):
-    errcode = "M_INVALID_PARAM"
-
-
-class UserInUse(MatrixError):
-    errcode = "M_USER_IN_USE"
-
-
-class ServerUnavailable(MatrixError):
-    """The homeserver did not answer (connection refused, timeouts) after nio's retries."""
-
-    errcode = "HARMONY_UNAVAILABLE"
-
-
-_ERRORS: dict[str, type[MatrixError]] = {
-    cls.errcode: cls
-    for cls in (Forbidden, NotFound, LimitExceeded, UnknownToken, DuplicateAnnotation, BadJson,
-                InvalidParam, UserInUse)
-}
 
 
 class JsonResponse(Response):  # type: ignore[misc]  # nio ships no type information
@@ -102,16 +57,6 @@ class JsonResponse(Response):  # type: ignore[misc]  # nio ships no type informa
         return cls(parsed_dict if isinstance(parsed_dict, dict) else {})
 
 
-def raise_for(response: Any, path: str) -> None:
-    """Turn a nio ErrorResponse into the matching MatrixError subclass."""
-    if isinstance(response, ErrorResponse):
-        errcode = str(response.status_code or "M_UNKNOWN")
-        status = getattr(getattr(response, "transport_response", None), "status", None)
-        cls = _ERRORS.get(errcode, MatrixError)
-        raise cls(response.message or errcode, errcode=errcode, status=status,
-                  retry_after_ms=response.retry_after_ms, path=path)
-
-
 def new_txn_id(seed: str | None = None) -> str:
     """A transaction ID; a seed makes it deterministic so a retried send is deduplicated by the server.
 
@@ -121,6 +66,25 @@ def new_txn_id(seed: str | None = None) -> str:
     if seed is None:
         return uuid.uuid4().hex
     return "hm" + uuid.uuid5(uuid.NAMESPACE_URL, seed).hex
+
+
+class Encryption(Protocol):
+    """End-to-end encryption of the bot's device (``handlers/matrix/crypto.py``), as sending needs it."""
+
+    direct_chats_encrypted: bool
+    """Whether the direct chats the bot opens itself get ``m.room.encryption`` in their initial state."""
+
+    async def is_encrypted(self, room_id: str) -> bool:
+        """Whether ``room_id`` is encrypted (never a wrong "no": see ``RoomCrypto.is_encrypted``)."""
+        ...
+
+    async def send(self, room_id: str, event_type: str, content: dict[str, Any], *, txn_id: str) -> EventId:
+        """Encrypt and send a timeline event with the gateway's transaction ID."""
+        ...
+
+    async def upload(self, data: bytes) -> dict[str, Any]:
+        """Encrypt and upload; the ``file`` object of an encrypted attachment."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -137,6 +101,8 @@ class MatrixGateway:
 
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
+        # Set by the composition root once the crypto store is loaded: sends to encrypted rooms go there.
+        self.encryption: Encryption | None = None
 
     @property
     def user_id(self) -> UserId:
@@ -177,8 +143,11 @@ class MatrixGateway:
 
     async def send_event(self, room_id: str, event_type: str, content: dict[str, Any], *,
                          txn_seed: str | None = None) -> EventId:
-        """Send a timeline event and return its event ID."""
+        """Send a timeline event and return its event ID (encrypted in an encrypted room)."""
         txn = new_txn_id(txn_seed)
+        # Reactions stay in the clear (as nio sends them): their key and target are what clients count.
+        if event_type != REACTION and self.encryption is not None and await self.encryption.is_encrypted(room_id):
+            return await self.encryption.send(room_id, event_type, content, txn_id=txn)
         result = await self.request(
             "PUT", f"/v3/rooms/{quote(room_id)}/send/{quote(event_type)}/{txn}", content)
         return EventId(str(result["event_id"]))
@@ -204,6 +173,23 @@ class MatrixGateway:
             raise_for(response, "/media/v3/upload")
             raise MatrixError("upload failed", path="/media/v3/upload")
         return str(response.content_uri)
+
+    async def attach(self, room_id: str, data: bytes, *, content_type: str, filename: str) -> dict[str, Any]:
+        """Upload a file for a message in ``room_id``; return the content keys that point to it:
+        ``{"url": mxc}``, or in an encrypted room ``{"file": {...}}`` (encrypted, its key inside)."""
+        if self.encryption is not None and await self.encryption.is_encrypted(room_id):
+            return {"file": await self.encryption.upload(data)}
+        return {"url": await self.upload(data, content_type=content_type, filename=filename)}
+
+    async def is_encrypted(self, room_id: str) -> bool:
+        """Whether ``room_id`` is end-to-end encrypted (its ``m.room.encryption`` state)."""
+        if self.encryption is not None:
+            return await self.encryption.is_encrypted(room_id)
+        room = self.client.rooms.get(room_id)
+        if room is not None and room.encrypted:
+            return True
+        content = await self.get_state_event(room_id, ROOM_ENCRYPTION)
+        return bool(content and content.get("algorithm"))
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -297,6 +283,23 @@ class MatrixGateway:
         cached = self.cached_joined(room_id)
         return cached if cached is not None else await self.joined_members(room_id)
 
+    async def current_members(self, room_id: str) -> set[UserId]:
+        """Who has joined or is invited to ``room_id`` (everyone who can read what is said next): from
+        the sync cache when there is one, else from the server."""
+        room = self.client.rooms.get(room_id)
+        if room is not None:
+            return {UserId(user) for user in room.users}
+        invited = {m.user_id for m in await self.members(room_id) if m.membership == "invite"}
+        return await self.joined_members(room_id) | invited
+
+    async def join_rule(self, room_id: str) -> str:
+        """``room_id``'s join rule (``invite``, ``public``, ``restricted`` …), cached or from the server."""
+        room = self.client.rooms.get(room_id)
+        if room is not None:
+            return str(room.join_rule)
+        content = await self.get_state_event(room_id, ROOM_JOIN_RULES)
+        return str((content or {}).get("join_rule", "invite"))
+
     async def first_joined(self, room_ids: Iterable[str], user_id: str) -> RoomId | None:
         """The first of ``room_ids`` that ``user_id`` has joined, or None: the one answer to "has this
         person joined?".
@@ -330,11 +333,16 @@ class MatrixGateway:
         return RoomId(str(result["room_id"]))
 
     async def create_direct_room(self, user_id: str) -> RoomId:
-        """A private room with one person, marked as a DM for their client."""
-        return await self.create_room({
+        """A private room with one person, marked as a DM for their client; encrypted (as Element
+        creates DMs) unless configured otherwise."""
+        body: dict[str, Any] = {
             "is_direct": True, "invite": [user_id], "preset": "private_chat",
             "power_level_content_override": {"invite": 100},
-        })
+        }
+        if self.encryption is not None and self.encryption.direct_chats_encrypted:
+            body["initial_state"] = [{"type": ROOM_ENCRYPTION, "state_key": "",
+                                      "content": {"algorithm": MEGOLM_ALGORITHM}}]
+        return await self.create_room(body)
 
     # -- history --------------------------------------------------------------------------------
 

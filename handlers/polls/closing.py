@@ -1,9 +1,10 @@
 """Closing a poll: at its deadline (an APScheduler job) or on command; the recount, the tally, the results.
 
-Closing is: recount from ``/relations`` and reconcile → tally once and store the result (secret ballots
-are unlinked in the same transaction) → post the results → tell the caller (``on_closed``). Each later
-step is recorded, so a crash in between is finished at the next start, and reads the stored result:
-nothing is tallied twice. Reactions stamped after the deadline do not count.
+Closing is: recount from ``/relations`` and reconcile (a reaction seen there first is judged as a live
+one is, by ``PollVoting.judge``) → tally once and store the result (secret ballots are unlinked in the
+same transaction) → post the results → tell the caller (``on_closed``). Each later step is recorded,
+so a crash in between is finished at the next start, and reads the stored result: nothing is tallied
+twice. Reactions stamped after the deadline do not count.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 from datetime import datetime
 
 from handlers.matrix.gateway import MatrixError, MatrixGateway
-from handlers.polls.electorate import Electorates
 from handlers.polls.posts import PollPosts
 from handlers.polls.store import PollStore
-from handlers.polls.voting import record_vote
+from handlers.polls.voting import COUNTED, KNOWN, REFUSED, SUPERSEDED, PollVoting
 from handlers.ports import ClosedCallback, Clock, Scheduler
 from harmony_matrix.polls.poll import Poll, option_letter, timestamp_ms
 from harmony_matrix.polls.reactions import CountedReaction, score_of_key
@@ -32,12 +32,12 @@ def job_id(number: int) -> str:
 class PollClosing:
     """Closes polls exactly once each, and hands the result to whoever opened them."""
 
-    def __init__(self, *, gateway: MatrixGateway, store: PollStore, posts: PollPosts, electorates: Electorates,
+    def __init__(self, *, gateway: MatrixGateway, store: PollStore, posts: PollPosts, voting: PollVoting,
                  scheduler: Scheduler, clock: Clock, post_chart: bool) -> None:
         self.gateway = gateway
         self.store = store
         self.posts = posts
-        self.electorates = electorates
+        self.voting = voting
         self.scheduler = scheduler
         self.clock = clock
         self.post_chart = post_chart
@@ -116,7 +116,10 @@ class PollClosing:
     # -- the recount -----------------------------------------------------------------------------------
 
     async def reconcile(self, poll: Poll, *, cutoff: datetime) -> list[tuple[str, str]]:
-        """Recount from ``/relations`` and make the database agree; every difference is recorded."""
+        """Recount from ``/relations`` and make the database agree; every difference is recorded.
+
+        A reaction stored before keeps its judgement (a refused one still shown is removed again); one
+        seen for the first time is judged by its timestamp, exactly as a live one is."""
         known = await self.store.known_reaction_ids(poll.number)
         on_server: set[str] = set()
         differences: list[tuple[str, str]] = []
@@ -137,14 +140,21 @@ class PollClosing:
                 if score is None or not sender or sender == own or not event_id or ts > limit:
                     continue
                 on_server.add(event_id)
-                if event_id in known or not await self.electorates.may_vote(poll, sender):
+                if known.get(event_id) == "refused":
+                    await self.voting.remove_refused(poll, event_id)  # its removal failed before
+                if event_id in known:
                     continue
-                await record_vote(self.store, poll.number, CountedReaction(
+                judged = await self.voting.judge(poll, CountedReaction(
                     event_id=event_id, voter=sender, option=option.position, score=score, ts=ts))
-                differences.append(("missed-reaction", event_id))
+                if judged == KNOWN:
+                    continue
+                kind = "missed-refused" if judged == REFUSED else "missed-reaction"
+                differences.append((kind, event_id))
+                outcome = {COUNTED: "counted at the recount", SUPERSEDED: "stored at the recount; a newer score "
+                           "counts", REFUSED: "refused at the recount: its sender was not eligible when it was sent"}
                 await self.store.record_reconciliation(
-                    poll.number, kind="missed-reaction", event_id=event_id, at=self.clock(),
-                    detail=f"{sender} scored {option_letter(option.position)}={score}; counted at the recount")
+                    poll.number, kind=kind, event_id=event_id, at=self.clock(),
+                    detail=f"{sender} scored {option_letter(option.position)}={score}; {outcome[judged]}")
         for event_id, state in known.items():
             if state == "live" and event_id not in on_server:
                 await self.store.withdraw(event_id)

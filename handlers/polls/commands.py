@@ -98,11 +98,11 @@ class PollCommands:
         text, html = render_results(found, found.result)
         await ctx.reply(text, html)
 
-    @command("vote", summary="Send a ballot by direct message (secret polls; works for open polls too).",
-             example="!h vote #3 A=5 B=3 C=0", params=(POLL_REF, SCORES), place=Place.DIRECT)
+    @command("vote", summary="Send a ballot by direct message (secret polls: an encrypted one; works for open "
+             "polls too).", example="!h vote #3 A=5 B=3 C=0", params=(POLL_REF, SCORES), place=Place.DIRECT)
     async def vote(self, ctx: CommandContext, poll: int, scores: str) -> None:
         receipt = await self.voting.cast_ballot(number=poll, ballot_text=scores, voter=ctx.sender,
-                                                event_id=ctx.event_id)
+                                                event_id=ctx.event_id, room_id=ctx.room_id)
         await ctx.reply(receipt)
 
     async def _poll(self, number: int) -> Poll:

@@ -1,23 +1,41 @@
 """Who may vote in a poll, asked of the core: this gathers the facts and ``harmony_matrix.polls.eligibility``
-decides.
+decides (a vote counts only if its sender was eligible when it was sent).
 
-The facts come from the member registry (``MemberRegistry``), the assemblies feature (which assembly a
-room belongs to, the nesting, each assembly's space) and the homeserver (``MatrixGateway.first_joined``,
-the one answer to "has this person joined?").
+The facts come from the member registry (when someone was registered: ``MembershipSince``), the
+assemblies feature (which assembly a room belongs to, the nesting, each assembly's space) and the
+homeserver (a person's ``m.room.member`` events in a space or room, back to the moment asked about).
 """
 
 from __future__ import annotations
 
-from handlers.matrix.gateway import MatrixGateway
-from handlers.ports import AssemblyDirectory, MemberRegistry
-from harmony_matrix.polls.eligibility import Electorate, VoterFacts, electorate_of, may_vote
-from harmony_matrix.polls.poll import Eligibility, Poll
+import logging
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from handlers.matrix.gateway import MatrixError, MatrixGateway, NotFound
+from handlers.ports import AssemblyDirectory
+from harmony_matrix.event_types import ROOM_MEMBER
+from harmony_matrix.polls.eligibility import Electorate, Span, VoterFacts, electorate_of, joined_spans, may_vote
+from harmony_matrix.polls.poll import Eligibility, Poll, timestamp_ms
+
+log = logging.getLogger(__name__)
+
+#: How many of a person's membership events in one space are read back, at most, to find the one in
+#: force at a given moment (each is one request; joins and leaves are rare, profile changes too).
+MEMBER_HISTORY_DEPTH = 20
+
+
+class MembershipSince(Protocol):
+    """When someone was registered as a party member (``storage.core.stores.MemberStore``)."""
+
+    async def member_since(self, user_id: str) -> datetime | None: ...
 
 
 class Electorates:
-    """Resolves a poll's electorate and answers "may this person vote in it?"."""
+    """Resolves a poll's electorate and answers "was this person eligible to vote in it at that moment?"."""
 
-    def __init__(self, *, gateway: MatrixGateway, members: MemberRegistry,
+    def __init__(self, *, gateway: MatrixGateway, members: MembershipSince,
                  assemblies: AssemblyDirectory | None = None) -> None:
         self.gateway = gateway
         self.members = members
@@ -34,23 +52,67 @@ class Electorates:
         """Who may vote in ``poll``, in words."""
         return (await self.of(poll)).describe()
 
-    async def may_vote(self, poll: Poll, user_id: str) -> bool:
-        """Whether ``user_id`` may vote in ``poll`` (``eligibility.may_vote`` on the facts gathered now)."""
+    async def may_vote(self, poll: Poll, user_id: str, *, at: int, sent_in_room: bool = False) -> bool:
+        """Whether ``user_id`` was eligible in ``poll`` at ``at`` (server milliseconds): ``eligibility.may_vote``
+        on the facts gathered. ``sent_in_room``: the vote is a reaction the person sent in the poll's room."""
         electorate = await self.of(poll)
-        return may_vote(electorate, await self._facts(electorate, poll, user_id))
+        facts = await self._facts(electorate, poll, user_id, at=at, sent_in_room=sent_in_room)
+        return may_vote(electorate, facts, at=at)
 
-    async def _facts(self, electorate: Electorate, poll: Poll, user_id: str) -> VoterFacts:
+    async def _facts(self, electorate: Electorate, poll: Poll, user_id: str, *, at: int,
+                     sent_in_room: bool) -> VoterFacts:
         """The facts ``electorate`` asks for, and only those (each costs a lookup)."""
         if electorate.asks_membership:
-            return VoterFacts(is_member=await self.members.is_member(user_id))
+            since = await self.members.member_since(user_id)
+            return VoterFacts(spans=(Span(timestamp_ms(since)),) if since is not None else ())
         if electorate.asks_room:
-            return VoterFacts(joined_room=await self.gateway.first_joined([poll.room_id], user_id) is not None)
-        if not electorate.assemblies or self.assemblies is None:
+            if sent_in_room:
+                return VoterFacts(sent_in_room=True)
+            return VoterFacts(spans=await self._joined_spans(poll.room_id, user_id, at=at))
+        if self.assemblies is None:
             return VoterFacts()
-        spaces: dict[str, str] = {}
+        spans: list[Span] = []
         for slug in electorate.assemblies:
             space = (await self.assemblies.rooms_of(slug)).get("space")
             if space:
-                spaces[space] = slug
-        joined = await self.gateway.first_joined(spaces, user_id)
-        return VoterFacts(joined_assemblies=frozenset({spaces[joined]}) if joined is not None else frozenset())
+                found = await self._joined_spans(space, user_id, at=at)
+                spans.extend(found)
+                if any(span.covers(at) for span in found):
+                    break  # one space is enough; the rest would cost a request each
+        return VoterFacts(spans=tuple(spans))
+
+    async def _joined_spans(self, room_id: str, user_id: str, *, at: int) -> tuple[Span, ...]:
+        """When ``user_id`` was joined to ``room_id``, from their membership events read back from the
+        current one to the first at or before ``at``. A room the bot cannot read counts as not joined."""
+        try:
+            event = await self._member_event(room_id, user_id)
+            changes: list[tuple[int, str]] = []
+            for _ in range(MEMBER_HISTORY_DEPTH):
+                if event is None:
+                    break
+                ts = int(event.get("origin_server_ts", 0))
+                changes.append((ts, str((event.get("content") or {}).get("membership", ""))))
+                previous = (event.get("unsigned") or {}).get("replaces_state")
+                if ts <= at or not isinstance(previous, str):
+                    break
+                event = await self.gateway.get_event(room_id, previous)
+        except MatrixError as exc:
+            log.warning("could not read a membership history in %s: %s", room_id, exc)
+            return ()
+        return joined_spans(changes)
+
+    async def _member_event(self, room_id: str, user_id: str) -> dict[str, Any] | None:
+        """The person's current ``m.room.member`` event in ``room_id`` (the whole event, with its time
+        and ``unsigned.replaces_state``), or None if they never had one."""
+        path = f"/v3/rooms/{quote(room_id)}/state/{quote(ROOM_MEMBER)}/{quote(user_id)}"
+        try:
+            event = await self.gateway.request("GET", path, query={"format": "event"})
+        except NotFound:
+            return None
+        if "origin_server_ts" in event:
+            return event
+        # A server that answers with the content only: the event is in the room's full state.
+        for state in await self.gateway.get_state(room_id):
+            if state.get("type") == ROOM_MEMBER and state.get("state_key") == user_id:
+                return state
+        return None

@@ -6,10 +6,12 @@ STAR count). The edge is split by concern, each part given its collaborators:
 
 * ``posts.py``: the announcement, the option messages, the seed keycaps, the results and chart — each
   posted once, also across crashes;
-* ``voting.py``: reactions as votes, redactions, ballots by direct message;
+* ``voting.py``: reactions as votes (taken or refused, live and at the recount alike), redactions,
+  ballots by direct message (secret ones only in encrypted chats);
 * ``closing.py``: deadlines, the recount, the tally, handing the result to the poll's origin;
 * ``commands.py``: ``poll start``, ``poll close``, ``polls``, ``poll show``, ``vote``;
-* ``electorate.py``: the facts about a person that "who may vote" needs.
+* ``electorate.py``: the facts about a person that "who may vote" needs, at the moment a vote was sent;
+* ``outbound.py``: redactions, private notices and the encryption check, in one place.
 
 Opening is: store → announcement → one message per option → pre-seeded keycaps. At start every open
 poll is completed (parts never posted are posted, missing seed keycaps added), deadline jobs are
@@ -34,11 +36,12 @@ from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
 from handlers.polls.closing import PollClosing
 from handlers.polls.commands import PollCommands
-from handlers.polls.electorate import Electorates
+from handlers.polls.electorate import Electorates, MembershipSince
+from handlers.polls.outbound import PollOutbound
 from handlers.polls.posts import PollPosts
 from handlers.polls.store import PollStore
 from handlers.polls.voting import PollVoting
-from handlers.ports import AssemblyDirectory, ClosedCallback, Clock, MemberRegistry, Scheduler
+from handlers.ports import AssemblyDirectory, ClosedCallback, Clock, Scheduler
 from harmony_matrix.polls.arguments import parse_eligibility
 from harmony_matrix.polls.poll import Poll, PollSpec, new_poll_spec
 
@@ -58,7 +61,7 @@ class PollSettings:
 class PollsFeature:
     """STAR polls: the feature object the composition root builds (see ``harmony_app.app.Feature``)."""
 
-    def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, members: MemberRegistry,
+    def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, members: MembershipSince,
                  scheduler: Scheduler, clock: Clock, settings: PollSettings, prefix: str,
                  assemblies: AssemblyDirectory | None = None) -> None:
         self.gateway = gateway
@@ -68,9 +71,9 @@ class PollsFeature:
         self.electorates = Electorates(gateway=gateway, members=members, assemblies=assemblies)
         self.posts = PollPosts(gateway=gateway, poster=poster, store=store, electorates=self.electorates,
                                tz=settings.tz, prefix=prefix)
-        self.voting = PollVoting(gateway=gateway, poster=poster, store=store, electorates=self.electorates,
-                                 clock=clock, tz=settings.tz, prefix=prefix)
-        self.closing = PollClosing(gateway=gateway, store=store, posts=self.posts, electorates=self.electorates,
+        self.voting = PollVoting(outbound=PollOutbound(gateway=gateway, poster=poster), store=store,
+                                 electorates=self.electorates, clock=clock, tz=settings.tz, prefix=prefix)
+        self.closing = PollClosing(gateway=gateway, store=store, posts=self.posts, voting=self.voting,
                                    scheduler=scheduler, clock=clock, post_chart=settings.post_chart)
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -102,7 +102,7 @@ class PollPosts:
 
     async def _seed(self, poll: Poll, event_id: str, key: str, *, txn_seed: str | None) -> None:
         try:
-            await self.gateway.react(poll.room_id, event_id, key, txn_seed=txn_seed)
+            await self.poster.react(poll.room_id, event_id, key, txn_seed=txn_seed)  # queued, cosmetic
         except DuplicateAnnotation:
             pass  # already there: seeding is idempotent
         except MatrixError as exc:
@@ -132,9 +132,9 @@ class PollPosts:
             draw_results_chart, title=f"poll {poll.ref}: {poll.question}", options=poll.labels,
             distribution=result.distribution, runoff=result.runoff)
         filename = f"poll-{poll.number}.png"
-        url = await self.gateway.upload(drawn.png, content_type="image/png", filename=filename)
-        content = chart_message(drawn, url=url, filename=filename, reply_to=poll.header_event_id)
-        await self.poster.message(poll.room_id, {**content, HARMONY_POST_PART: key}, txn_seed=key)
+        content = chart_message(drawn, filename=filename, reply_to=poll.header_event_id)
+        await self.poster.attachment(poll.room_id, drawn.png, {**content, HARMONY_POST_PART: key},
+                                     content_type="image/png", txn_seed=key)
 
     # -- finding what was posted -----------------------------------------------------------------------
 

@@ -14,12 +14,39 @@ from harmony_matrix.when import format_local
 
 #: Why a reaction did not count, as the voter is told privately (once per poll).
 NOT_COUNTED = {
-    "not-eligible": "Your reaction on poll {ref} ({question}) was not counted: only {who} may vote in it. "
-                    "If you think you should be able to vote, ask an assembly secretary.",
-    "closed": "Your reaction on poll {ref} ({question}) was not counted: the poll had already closed.",
+    "not-eligible": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: only {who} may "
+                    "vote in it, and you were not one when you reacted. If you become eligible while the poll "
+                    "is open, simply react again: a reaction sent from then on counts. If you think you should "
+                    "already be able to vote, ask an assembly secretary.",
+    "closed": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: the poll had already "
+              "closed.",
     "secret": "Poll {ref} ({question}) is a secret ballot, so I removed your reaction. Vote here instead, "
-              "privately: {prefix} vote {ref} A=5 B=3 … (each option 0 to 5; options you leave out count 0).",
+              "privately: {prefix} vote {ref} A=5 B=3 … (each option 0 to 5; options you leave out count 0). "
+              "I take secret ballots only in an encrypted direct chat.",
 }
+
+
+def unencrypted_refusal(poll: Poll, *, prefix: str, removed: bool) -> str:
+    """Why a secret ballot sent in an unencrypted direct chat was not recorded, and what to do instead."""
+    message = ("I removed your message from this chat." if removed else
+               "Please delete your message from this chat: I could not remove it.")
+    return (f"I did not record this ballot: poll {poll.ref} is a secret ballot, and this chat is not "
+            "encrypted, so your scores would sit in plaintext on every homeserver in it. Nothing was "
+            f"recorded. {message} Open an encrypted direct chat with me (Element encrypts new direct "
+            f"chats by default) and send {prefix} vote {poll.ref} … there.")
+
+
+def secret_receipt(poll: Poll, *, replaced: bool, removed: bool, until: str) -> str:
+    """The receipt of a secret ballot. It never repeats the scores: the chat must not keep them."""
+    what = "your new ballot (it replaces your previous one)" if replaced else "your ballot"
+    if removed:
+        kept = (f"I recorded {what} in poll {poll.ref} ({poll.question}) and removed your message from this "
+                "chat, so the scores are not kept in the chat history.")
+    else:
+        kept = (f"I recorded {what} in poll {poll.ref} ({poll.question}), but I could not remove your message "
+                "from this chat: please delete it yourself, so the scores are not kept in the chat history.")
+    return (f"{kept} You may vote again{until}; only your last ballot counts. When the poll closes, the "
+            "stored ballots are unlinked from voters.")
 
 
 def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str) -> tuple[str, str]:
@@ -28,7 +55,7 @@ def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str) -> tuple[s
               f"{prefix} poll close {poll.ref}." if poll.closes_at else
               f"Open until a secretary sends {prefix} poll close {poll.ref}.")
     if poll.secret:
-        how = (f"Secret ballot: send me a direct message: {prefix} vote {poll.ref} A=5 B=3 … "
+        how = (f"Secret ballot: send me an encrypted direct message: {prefix} vote {poll.ref} A=5 B=3 … "
                "(score each option 0–5; options you leave out count 0; you may vote again until it "
                "closes, the last ballot counts). Only turnout is shown while it is open.")
     else:
@@ -94,11 +121,11 @@ def render_status(poll: Poll, *, turnout: int, tz: ZoneInfo) -> str:
     return f"{poll.ref} {poll.question} — {kind}{state}{when}; {turnout} voted"
 
 
-def chart_message(chart: Chart, *, url: str, filename: str, reply_to: str | None) -> dict[str, Any]:
+def chart_message(chart: Chart, *, filename: str, reply_to: str | None) -> dict[str, Any]:
     """The content of the chart image, as a reply to the poll's announcement; its caption (``body``) is
     the chart in words. The reply relation comes from ``render.notice``, its only builder."""
     return {
         **notice(chart.alt_text, reply_to=reply_to),
-        "msgtype": "m.image", "url": url, "filename": filename,
+        "msgtype": "m.image", "filename": filename,  # the file itself: ``Poster.attachment``
         "info": {"mimetype": "image/png", "w": chart.width, "h": chart.height, "size": len(chart.png)},
     }

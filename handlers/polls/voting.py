@@ -3,7 +3,15 @@
 Each vote is stored under its event ID (unique), so a replayed sync counts nothing twice, and a
 redaction whose original arrives already stripped (``RedactedEvent``) is still applied. Which of a
 voter's votes counts is the core's rule (``reactions.settle_vote``), applied by :func:`record_vote`;
-who may vote is ``Electorates`` (facts) and ``harmony_matrix.polls.eligibility`` (the rule).
+who may vote is ``Electorates`` (facts) and ``harmony_matrix.polls.eligibility`` (the rule: eligible
+when the vote was sent).
+
+Every reaction, whether it arrives live or the recount at close finds it first, goes through
+:meth:`PollVoting.judge`: taken, or refused — stored as refused with its reason (never counted later),
+removed from the room, and its sender told privately, once per poll.
+
+Secret ballots are taken only in an encrypted direct chat; once recorded, the ballot message is removed
+from the chat, so the scores are not kept in its history.
 """
 
 from __future__ import annotations
@@ -13,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from nio import ReactionEvent, RedactedEvent, RedactionEvent
 
-from handlers.matrix.gateway import MatrixError, MatrixGateway
-from handlers.matrix.posting import Poster
+from handlers.polls import outbound as reasons
 from handlers.polls.electorate import Electorates
-from handlers.polls.render import NOT_COUNTED
+from handlers.polls.outbound import PollOutbound
+from handlers.polls.render import NOT_COUNTED, secret_receipt, unencrypted_refusal
 from handlers.polls.store import PollStore
 from handlers.ports import Clock
 from harmony_matrix.errors import UserError
@@ -27,6 +35,9 @@ from harmony_matrix.polls.reactions import FROM_DM, CountedReaction, VoteOutcome
 from harmony_matrix.when import format_local
 
 log = logging.getLogger(__name__)
+
+#: What :meth:`PollVoting.judge` did with a reaction.
+COUNTED, SUPERSEDED, REFUSED, KNOWN = "counted", "superseded", "refused", "known"
 
 
 async def record_vote(store: PollStore, number: int, vote: CountedReaction) -> VoteOutcome | None:
@@ -43,10 +54,9 @@ async def record_vote(store: PollStore, number: int, vote: CountedReaction) -> V
 class PollVoting:
     """Counts reactions and DM ballots; tells a voter privately, once per poll, why a reaction did not count."""
 
-    def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, electorates: Electorates,
-                 clock: Clock, tz: ZoneInfo, prefix: str) -> None:
-        self.gateway = gateway
-        self.poster = poster
+    def __init__(self, *, outbound: PollOutbound, store: PollStore, electorates: Electorates, clock: Clock,
+                 tz: ZoneInfo, prefix: str) -> None:
+        self.outbound = outbound
         self.store = store
         self.electorates = electorates
         self.clock = clock
@@ -56,7 +66,7 @@ class PollVoting:
     # -- reactions -------------------------------------------------------------------------------------
 
     async def on_reaction(self, room_id: str, event: ReactionEvent) -> None:
-        """A reaction: count it if it is a score on an option message of an open public poll."""
+        """A reaction: judge it if it is a score on an option message of a public poll."""
         score = score_of_key(event.key)
         if score is None:
             return
@@ -67,26 +77,42 @@ class PollVoting:
         if poll.room_id != room_id:
             return
         if poll.secret:
-            await self._redact(room_id, event.event_id, "secret ballot: vote by direct message")
+            await self.outbound.redact(room_id, event.event_id, reasons.SECRET_REACTION)
             await self._tell_once(poll, event.sender, "secret")
             return
-        ts = int(event.server_timestamp)
-        if not poll.takes_votes_at(ts):
-            if event.event_id in await self.store.known_reaction_ids(poll.number):
-                return  # counted by the recount at close, before this sync delivered it
-            await self._tell_once(poll, event.sender, "closed")
-            return
-        if not await self.electorates.may_vote(poll, event.sender):
-            await self._tell_once(poll, event.sender, "not-eligible")
-            return
-        vote = CountedReaction(event_id=event.event_id, voter=event.sender, option=position, score=score, ts=ts)
-        outcome = await record_vote(self.store, poll.number, vote)
-        if outcome is None:
-            return
-        for older in outcome.replaced:
-            await self._redact(room_id, older, "replaced by a newer score on this option")
-        if not outcome.counts:
-            await self._redact(room_id, event.event_id, "a newer score on this option counts")
+        await self.judge(poll, CountedReaction(event_id=event.event_id, voter=event.sender, option=position,
+                                               score=score, ts=int(event.server_timestamp)))
+
+    async def judge(self, poll: Poll, vote: CountedReaction) -> str:
+        """Take or refuse a reaction in ``poll``'s room: the one path for reactions seen live and for
+        those the recount finds first. Returns ``COUNTED``, ``SUPERSEDED`` (a newer score of the same
+        voter on the option counts), ``REFUSED``, or ``KNOWN`` (stored before: a replay).
+
+        A vote counts if the poll took votes at its timestamp and its sender was eligible then. A
+        refused one is stored as refused (so nothing counts it later), removed from the room, and its
+        sender told privately why, once per poll."""
+        if not poll.takes_votes_at(vote.ts):
+            reason = "closed"
+        elif not await self.electorates.may_vote(poll, vote.voter, at=vote.ts, sent_in_room=True):
+            reason = "not-eligible"
+        else:
+            outcome = await record_vote(self.store, poll.number, vote)
+            if outcome is None:
+                return KNOWN
+            for older in outcome.replaced:
+                await self.outbound.redact(poll.room_id, older, reasons.REPLACED)
+            if not outcome.counts:
+                await self.outbound.redact(poll.room_id, vote.event_id, reasons.OUTDATED)
+            return COUNTED if outcome.counts else SUPERSEDED
+        if not await self.store.refuse(poll.number, vote, reason):
+            return KNOWN  # taken before (e.g. counted by the recount before this sync delivered it)
+        await self.remove_refused(poll, vote.event_id)
+        await self._tell_once(poll, vote.voter, reason)
+        return REFUSED
+
+    async def remove_refused(self, poll: Poll, event_id: str) -> None:
+        """Remove a refused reaction from the room, so what is shown on an option is what counts."""
+        await self.outbound.redact(poll.room_id, event_id, reasons.NOT_COUNTED)
 
     async def on_redaction(self, room_id: str, event: RedactionEvent) -> None:
         """A redaction: a vote it removes no longer counts."""
@@ -100,44 +126,45 @@ class PollVoting:
 
     # -- ballots by DM ---------------------------------------------------------------------------------
 
-    async def cast_ballot(self, *, number: int, ballot_text: str, voter: str, event_id: str) -> str:
-        """``vote #3 A=5 B=3``: check and store the ballot; returns the receipt. Raises UserError with
-        the reason it was not counted."""
+    async def cast_ballot(self, *, number: int, ballot_text: str, voter: str, event_id: str, room_id: str) -> str:
+        """``vote #3 A=5 B=3`` sent in the direct chat ``room_id``: check and store the ballot; returns the
+        receipt. Raises UserError with the reason it was not counted.
+
+        A secret poll's ballot is taken only in an encrypted chat (elsewhere it is refused, and removed
+        if the bot may), and the message is removed from the chat once the ballot is stored."""
         poll = await self.store.get(number)
         if poll is None:
             raise UserError(f"there is no poll {poll_ref(number)}; send {self.prefix} polls for the open ones")
+        if poll.secret and not await self.outbound.is_encrypted(room_id):
+            removed = await self.outbound.remove_now(room_id, event_id, reasons.BALLOT_NOT_RECORDED)
+            raise UserError(unencrypted_refusal(poll, prefix=self.prefix, removed=removed))
         now = self.clock()
         if not poll.takes_votes_at(timestamp_ms(now)):
             raise UserError(f"poll {poll.ref} is closed; your ballot was not counted")
         scores = parse_ballot(ballot_text, poll.labels)
-        if not await self.electorates.may_vote(poll, voter):
+        if not await self.electorates.may_vote(poll, voter, at=timestamp_ms(now)):
             raise UserError(f"only {await self.electorates.describe(poll)} may vote in poll {poll.ref}; "
                             "your ballot was not counted")
+        until = f" until {format_local(poll.closes_at, self.tz)}" if poll.closes_at else " until it closes"
         if poll.secret:
             replaced = await self.store.save_secret_ballot(poll.number, voter, scores, at=now)
-        else:
-            replaced = False
-            ts = timestamp_ms(now)
-            for position, score in sorted(scores.items()):
-                vote = CountedReaction(event_id=f"{event_id}#{position}", voter=voter, option=position, score=score,
-                                       ts=ts, source=FROM_DM)
-                outcome = await record_vote(self.store, poll.number, vote)
-                for older in outcome.replaced if outcome else ():
-                    replaced = True
-                    await self._redact(poll.room_id, older, "replaced by a ballot sent by direct message")
+            removed = await self.outbound.remove_now(room_id, event_id, reasons.BALLOT_RECORDED)
+            return secret_receipt(poll, replaced=replaced, removed=removed, until=until)
+        replaced = False
+        ts = timestamp_ms(now)
+        for position, score in sorted(scores.items()):
+            vote = CountedReaction(event_id=f"{event_id}#{position}", voter=voter, option=position, score=score,
+                                   ts=ts, source=FROM_DM)
+            outcome = await record_vote(self.store, poll.number, vote)
+            for older in outcome.replaced if outcome else ():
+                replaced = True
+                await self.outbound.redact(poll.room_id, older, reasons.REPLACED_BY_DM)
         lines = [f"{option_letter(o.position)}. {o.label}: {scores.get(o.position, 0)}" for o in poll.options]
-        until = f" until {format_local(poll.closes_at, self.tz)}" if poll.closes_at else " until it closes"
         head = "Your new ballot replaces the previous one." if replaced else "Ballot received."
         return (f"{head} Poll {poll.ref}: {poll.question}\n" + "\n".join(lines)
                 + f"\nYou may vote again{until}; only your last ballot counts.")
 
     # -- helpers ---------------------------------------------------------------------------------------
-
-    async def _redact(self, room_id: str, event_id: str, reason: str) -> None:
-        try:
-            await self.gateway.redact(room_id, event_id, reason, txn_seed=f"redact:{event_id}")
-        except MatrixError as exc:
-            log.warning("could not redact %s in %s: %s", event_id, room_id, exc)
 
     async def _tell_once(self, poll: Poll, user_id: str, reason: str) -> None:
         """Tell ``user_id`` privately why their reaction did not count — once per poll and person.
@@ -148,9 +175,5 @@ class PollVoting:
             return
         text = NOT_COUNTED[reason].format(ref=poll.ref, question=poll.question, prefix=self.prefix,
                                           who=await self.electorates.describe(poll))
-        try:
-            await self.poster.dm(user_id, text, txn_seed=f"told:{poll.room_id}:{poll.number}:{user_id}")
-        except MatrixError as exc:
-            log.warning("could not tell %s privately about poll %s: %s", user_id, poll.ref, exc)
-            return
-        await self.store.mark_told(poll.number, user_id, reason)
+        if await self.outbound.tell(user_id, text, txn_seed=f"told:{poll.room_id}:{poll.number}:{user_id}"):
+            await self.store.mark_told(poll.number, user_id, reason)

@@ -6,8 +6,8 @@ shallow, top-level update):
   paying the ~1.3 s generation for every server.
 * ``harmony.yaml`` -- our settings, written as JSON (which is YAML), so no YAML library is needed. It
   overrides every key of the generated file that names a path, a port or a secret, and holds the test
-  settings: loopback listeners, raised ``rc_*`` limits, presence off, registration off, no trusted key
-  servers, log level WARNING.
+  settings: loopback listeners, raised ``rc_*`` limits (or Synapse's defaults, or chosen ones:
+  ``RateLimits``), presence off, registration off, no trusted key servers, log level WARNING.
 """
 
 from __future__ import annotations
@@ -68,6 +68,30 @@ _RATE_LIMITS: dict[str, Any] = {
 }
 
 
+#: Synapse's own defaults for messages (and everything the bot sends: state, redactions, reactions):
+#: 0.2 events per second after a burst of 10 (synapse/config/ratelimiting.py).
+SYNAPSE_DEFAULT_RC_MESSAGE: dict[str, Any] = {"per_second": 0.2, "burst_count": 10}
+
+#: ``ServerSettings.rate_limits``: "unlimited" (every limit raised out of reach: the tests and the demo),
+#: "default" (Synapse's own limits, as a homeserver in production has them), or ``rc_*`` settings that
+#: replace the raised ones key by key (e.g. ``{"rc_message": {"per_second": 2, "burst_count": 5}}``).
+RateLimits = str | dict[str, Any]
+
+
+def rate_limit_settings(rate_limits: RateLimits) -> dict[str, Any]:
+    """The ``rc_*`` keys written to the overrides file for ``rate_limits`` (see ``RateLimits``)."""
+    if rate_limits == "unlimited":
+        return dict(_RATE_LIMITS)
+    if rate_limits == "default":
+        return {}
+    if isinstance(rate_limits, dict):
+        unknown = [key for key in rate_limits if not key.startswith("rc_")]
+        if unknown:
+            raise ValueError(f"rate_limits: {unknown[0]!r} is not an rc_* setting")
+        return {**_RATE_LIMITS, **rate_limits}
+    raise ValueError(f'rate_limits must be "unlimited", "default" or a dict of rc_* settings, not {rate_limits!r}')
+
+
 @dataclass(frozen=True)
 class StoredSettings:
     """What a configured data directory already fixes: its server name and ports."""
@@ -86,6 +110,7 @@ class ServerSettings:
     client_port: int
     federation_port: int | None  # None: no federation listener
     database: str | None  # None: SQLite in data_dir; else a postgresql:// DSN
+    rate_limits: RateLimits = "unlimited"
 
     @property
     def url(self) -> str:
@@ -139,7 +164,7 @@ async def write_config(settings: ServerSettings) -> None:
         "presence": {"enabled": False},
         # Password hashing at the default 12 rounds costs ~0.25 s per register/login.
         "bcrypt_rounds": 4,
-        **_RATE_LIMITS,
+        **rate_limit_settings(settings.rate_limits),
     }
     if settings.federation_port is not None:
         cert, key = data / TLS_CERT_NAME, data / TLS_KEY_NAME

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -30,6 +31,7 @@ from harmony_app.synapse.config import (
     LOG_NAME,
     LOOPBACK,
     OVERRIDES_NAME,
+    RateLimits,
     ServerSettings,
     read_overrides,
     read_stored_settings,
@@ -78,7 +80,9 @@ class LocalSynapse:
     ``database`` is ``None`` for SQLite in ``data_dir`` or a PostgreSQL DSN
     (``postgresql://user:pw@host:port/db``) for a database created with
     :func:`storage.admin.create_postgres_database`. With ``reuse=True`` an existing ``data_dir`` is
-    started unchanged (its stored server name and ports win over defaults).
+    started unchanged (its stored server name and ports win over defaults). ``rate_limits`` is
+    "unlimited" (the default: nothing a test does meets a limit), "default" (Synapse's own limits) or
+    chosen ``rc_*`` settings (``harmony_app.synapse.config.RateLimits``).
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class LocalSynapse:
         federation_port: int | None = None,
         database: str | None = None,
         reuse: bool = False,
+        rate_limits: RateLimits = "unlimited",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self._reuse = reuse
@@ -113,6 +118,8 @@ class LocalSynapse:
             server_name = f"localhost:{self.federation_port}" if federation else "localhost"
         self._server_name = server_name
         self.database = database
+        self.rate_limits = rate_limits
+        self._admin: RegisteredUser | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._console: Any = None
         self._http: aiohttp.ClientSession | None = None
@@ -157,7 +164,8 @@ class LocalSynapse:
         if not (self._configured and self._reuse):
             await write_config(ServerSettings(
                 data_dir=self.data_dir, server_name=self.server_name, client_port=self.client_port,
-                federation_port=self.federation_port if self.federation else None, database=self.database))
+                federation_port=self.federation_port if self.federation else None, database=self.database,
+                rate_limits=self.rate_limits))
             self._configured = True
         self._shared_secret = str(read_overrides(self.data_dir)["registration_shared_secret"])
         self._console = open(self.data_dir / CONSOLE_LOG_NAME, "ab")  # noqa: SIM115 -- closed in stop()
@@ -269,6 +277,13 @@ class LocalSynapse:
             reply = await _json_or_raise(response, f"login of {localpart!r}")
         return RegisteredUser(reply["user_id"], reply["access_token"], reply["device_id"], password)
 
+    async def exempt_from_rate_limits(self, user_id: str) -> None:
+        """Lift every rate limit for ``user_id`` (``POST /_synapse/admin/v1/users/<id>/override_ratelimit``
+        with 0 and 0), as a server admin: a user ``harmony-admin`` is registered for that once."""
+        if self._admin is None:
+            self._admin = await self.register_user("harmony-admin", admin=True)
+        await exempt_from_rate_limits(self._session(), self.url, user_id, admin_token=self._admin.access_token)
+
     def default_password(self, localpart: str) -> str:
         """The password ``register_user`` uses when none is given: stable per server."""
         secret = self._shared_secret or str(read_overrides(self.data_dir)["registration_shared_secret"])
@@ -313,6 +328,18 @@ class LocalSynapse:
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
                 parts.append(f"--- last lines of {path} ---\n" + "\n".join(tail))
         return "\n".join(parts) or f"(no logs in {self.data_dir})"
+
+
+async def exempt_from_rate_limits(http: aiohttp.ClientSession, homeserver: str, user_id: str, *,
+                                  admin_token: str) -> None:
+    """Ask Synapse (as the admin whose token this is) to exempt ``user_id`` from every rate limit.
+
+    Raises :class:`SynapseError` with the server's answer when it refuses (e.g. the token is not an
+    admin's: ``M_FORBIDDEN``)."""
+    url = f"{homeserver.rstrip('/')}/_synapse/admin/v1/users/{quote(user_id)}/override_ratelimit"
+    async with http.post(url, json={"messages_per_second": 0, "burst_count": 0},
+                         headers={"Authorization": f"Bearer {admin_token}"}) as response:
+        await _json_or_raise(response, f"exempting {user_id} from rate limits")
 
 
 async def _json_or_raise(response: aiohttp.ClientResponse, what: str) -> dict[str, Any]:

@@ -42,9 +42,14 @@ class PersonFacts:
     participates_in: frozenset[str] = frozenset()
     #: Slugs of assemblies a secretary (or admin) invited or admitted this person to.
     invited_to: frozenset[str] = frozenset()
+    #: Slugs of assemblies whose space invite this person has not accepted yet. It grants nothing:
+    #: it only lets a refusal say what to do next ("accept the invite first").
+    pending_invites: frozenset[str] = frozenset()
+    #: Slugs of assemblies where this person holds a seat drawn by lot, within its term.
+    seated_in: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        for name in ("declared", "participates_in", "invited_to"):
+        for name in ("declared", "participates_in", "invited_to", "seated_in", "pending_invites"):
             object.__setattr__(self, name, frozenset(getattr(self, name)))
 
 
@@ -107,9 +112,11 @@ def decide_access(
     1. A server the assembly blocks (``denied_servers``) is refused: its events would be dropped
        by the ACL anyway.
     2. The secretariat admits only the assembly's officers and the registry admins.
-    3. Officers may always enter their own assembly.
-    4. Automatic participation admits anyone who participates in any other assembly.
-    5. Otherwise the access policy: ``open`` admits everyone; ``participants`` needs
+    3. A ``drawn`` assembly (a sortition council) admits only those holding a seat drawn by lot in
+       it, within their term: not its officers, an invitation or automatic participation.
+    4. Officers, and the members holding a drawn seat (delegates), may always enter their assembly.
+    5. Automatic participation admits anyone who participates in any other assembly.
+    6. Otherwise the access policy: ``open`` admits everyone; ``participants`` needs
        participation in a parent (umbrella participation counts, but not through this assembly
        itself); ``self-identified`` needs a private declaration (else ASK_DECLARATION) or a
        secretary's admission; ``members`` needs the registry (a secretary cannot override it:
@@ -125,7 +132,11 @@ def decide_access(
         if may_manage(person, assembly):
             return _admit(f"Welcome to the secretariat of {name}.")
         return _refuse(f"The secretariat of {name} is for its secretary and deputies only.")
-    if is_officer(person, assembly):
+    if assembly.access is Access.DRAWN:
+        if assembly.slug in person.seated_in:
+            return _admit(f"Welcome to {name}: you hold a seat in it, drawn by lot.")
+        return _refuse(f"{name} is for the members drawn by lot to sit in it, during their term.")
+    if is_officer(person, assembly) or assembly.slug in person.seated_in:
         return _admit(f"Welcome to {name}.")
     if assembly.automatic_participation and _participates_elsewhere(person, assembly, federation):
         return _admit(f"Everyone who takes part in the party takes part in {name}. Welcome.")
@@ -137,17 +148,15 @@ def decide_access(
     if access is Access.PARTICIPANTS:
         if invited or _participates_in_parent(person, assembly, federation):
             return _admit(f"Welcome to {name}.")
-        parents = ", ".join(federation[p].name for p in assembly.parents)
-        return _refuse(
-            f"{name} is open to participants of {parents}. Join that first, then try again."
-        )
+        return _refuse(_participants_first(person, assembly, federation, prefix=prefix))
     if access is Access.SELF_IDENTIFIED:
         if invited or assembly.slug in person.declared:
             return _admit(f"Welcome to {name}.")
         return AccessDecision(
             Outcome.ASK_DECLARATION,
             reason=(
-                f"{name} is for people who confirm this statement: “{assembly.declaration}”. "
+                f"{name} is for people who confirm this statement: “{assembly.declaration}”"
+                f"{'' if _ends_a_sentence(assembly.declaration) else '.'} "
                 f"If it applies to you, answer `{prefix} confirm`; otherwise `{prefix} cancel`. "
                 "Your answer stays between you and the bot."
             ),
@@ -166,6 +175,34 @@ def decide_access(
             return _admit(f"Welcome to {name}.")
         return _refuse(f"{name} is by invitation: ask its secretary to invite you.")
     raise ValueError(f"unknown access {access!r}")  # pragma: no cover - exhaustive above
+
+
+def _participants_first(
+    person: PersonFacts, assembly: Assembly, federation: Federation, *, prefix: str
+) -> str:
+    """Why a ``participants`` assembly refuses, and the next step: accept the umbrella's invite if
+    one is waiting, else join the umbrella."""
+    parents = [federation[p] for p in assembly.parents]
+    names = " or ".join(p.name for p in parents)
+    again = f"`{prefix} join {assembly.slug}`"
+    waiting = [p for p in parents if p.slug in person.pending_invites]
+    if waiting:
+        return (
+            f"{assembly.name} is open to participants of {names}. You have an invite to "
+            f"{waiting[0].name} that you have not accepted yet: accept the invite to {waiting[0].name} "
+            f"first, then send {again} again."
+        )
+    first = f"`{prefix} join {parents[0].slug}`"
+    return (
+        f"{assembly.name} is open to participants of {names}, and you are not in "
+        f"{'it' if len(parents) == 1 else 'any of them'}. Send {first}, accept the invite, then send "
+        f"{again} again."
+    )
+
+
+def _ends_a_sentence(text: str | None) -> bool:
+    # A quoted statement that already ends with . ! ? or … needs no full stop after the quote.
+    return text is not None and text.rstrip()[-1:] in {".", "!", "?", "…"}
 
 
 def _admit(reason: str) -> AccessDecision:

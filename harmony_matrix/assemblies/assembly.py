@@ -61,6 +61,8 @@ class Access(StrEnum):
     MEMBERS = "members"
     #: Whoever a secretary invites.
     INVITE = "invite"
+    #: Only the members currently holding a seat drawn by lot (a sortition council), and the bot.
+    DRAWN = "drawn"
 
 
 # --- what people may type --------------------------------------------------------------------
@@ -152,6 +154,9 @@ class Assembly:
     timezone: str | None = None
     #: Server-name globs blocked from this assembly's rooms (``m.room.server_acl`` deny list).
     denied_servers: tuple[str, ...] = ()
+    #: The party-wide body whose decisions are All Thing decisions (``Federation.all_thing_body``);
+    #: without a marked one, the federation's single root is that body.
+    all_thing: bool = False
 
     def __post_init__(self) -> None:
         # Coerce the obvious so callers may pass lists and plain strings; the dataclass stays

@@ -65,6 +65,9 @@ class Federation:
         cycle = find_cycle({a.slug: a.parents for a in assemblies})
         if cycle is not None:
             raise CycleError(cycle)
+        marked = [a.slug for a in assemblies if a.all_thing]
+        if len(marked) > 1:
+            raise FederationError(f"only one assembly can be the All Thing body: {', '.join(marked)} are marked")
         children: dict[str, list[str]] = {slug: [] for slug in by_slug}
         for assembly in assemblies:
             for parent in assembly.parents:
@@ -143,6 +146,16 @@ class Federation:
     def roots(self) -> tuple[Assembly, ...]:
         """Assemblies nested in nothing (normally just the party)."""
         return tuple(a for a in self.assemblies if not a.parents)
+
+    def all_thing_body(self) -> Assembly | None:
+        """The party-wide body whose decisions bind at the All Thing level: the assembly marked
+        ``all_thing`` in the federation file, else the single root; None when there are several roots
+        and none is marked (then nobody may record an All Thing decision)."""
+        marked = [a for a in self.assemblies if a.all_thing]
+        if marked:
+            return marked[0]
+        roots = self.roots()
+        return roots[0] if len(roots) == 1 else None
 
     def topological_order(self) -> tuple[Assembly, ...]:
         """All assemblies, every parent before its children (the order to provision spaces).

@@ -41,10 +41,10 @@ SUPPORTED_VERSION = 1
 _TEXT_KEYS = ("slug", "name", "remit", "reference", "declaration", "secretary", "timezone")
 _ENUM_KEYS: dict[str, type[StrEnum]] = {"kind": AssemblyKind, "access": Access, "purpose": Purpose}
 _LIST_KEYS = ("parents", "deputies", "denied_servers")
-_BOOL_KEYS = ("automatic_participation",)
+_BOOL_KEYS = ("automatic_participation", "all_thing")
 ENTRY_KEYS: tuple[str, ...] = (
     "slug", "name", "kind", "access", "purpose", "remit", "reference", "declaration", "parents",
-    "automatic_participation", "secretary", "deputies", "timezone", "denied_servers",
+    "automatic_participation", "secretary", "deputies", "timezone", "denied_servers", "all_thing",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("slug", "name", "kind")
 TOP_KEYS: tuple[str, ...] = ("version", "assemblies")
@@ -319,6 +319,11 @@ def _check_nesting(assemblies: list[tuple[_Entry, Assembly]], problems: list[Pro
             )
         else:
             first_line[assembly.slug] = line
+    marked = [(entry, a) for entry, a in assemblies if a.all_thing]
+    for entry, assembly in marked[1:]:
+        problems.append(Problem(entry.key_lines.get("all_thing", entry.line),
+                                f"only one assembly can be the All Thing body; {marked[0][1].slug!r} "
+                                f"already is (line {marked[0][0].key_lines.get('all_thing', marked[0][0].line)})"))
     for entry, assembly in assemblies:
         for parent in assembly.parents:
             if parent not in first_line:

@@ -73,6 +73,24 @@ class AssemblyRoom:
     kind: RoomKind
     room_id: RoomId
     room_version: str = "12"
+    #: Its canonical alias (``room_alias``), once set; None while it has none.
+    alias: str | None = None
+
+
+# --- addresses -------------------------------------------------------------------------------
+def room_alias_localpart(slug: str, kind: RoomKind) -> str:
+    """The local part of the alias of an assembly's room: ``party`` for its space,
+    ``party-discussion`` for its discussion room (slugs are already valid alias characters).
+
+    Room version 12 IDs carry no server name and some clients cannot open them; an alias gives
+    every room a readable address that works in any client.
+    """
+    return slug if kind is RoomKind.SPACE else f"{slug}-{kind.value}"
+
+
+def room_alias(slug: str, kind: RoomKind, server_name: str) -> str:
+    """The full alias, ``#party-discussion:example.org``."""
+    return f"#{room_alias_localpart(slug, kind)}:{server_name}"
 
 
 # --- join rules ------------------------------------------------------------------------------
@@ -91,7 +109,8 @@ def join_rules_content(access: Access, parent_space_ids: Sequence[RoomId]) -> di
         return _restricted(parent_space_ids)
     if access in (Access.SELF_IDENTIFIED, Access.MEMBERS):
         return {"join_rule": "knock"}
-    if access is Access.INVITE:
+    if access in (Access.INVITE, Access.DRAWN):
+        # A drawn council's seats are filled by the bot's invitations after a draw, never by asking.
         return {"join_rule": "invite"}
     raise ValueError(f"unknown access {access!r}")  # pragma: no cover - exhaustive above
 
@@ -138,6 +157,7 @@ def power_levels_content(
     *,
     creator_is_bot: bool,
     existing: Mapping[str, Any] | None = None,
+    moderators: Iterable[UserId] = (),
 ) -> dict[str, Any]:
     """The whole ``m.room.power_levels`` content the room should have.
 
@@ -145,7 +165,9 @@ def power_levels_content(
     ``notifications``, levels of other event types such as ``m.room.name``) are kept, so
     comparing the result with the current content shows only real drift. Positive ``users``
     entries for anyone but the bot and the officers are dropped (only they hold elevated
-    power); zero or negative entries (muted people) are kept.
+    power); zero or negative entries (muted people) are kept. ``moderators`` are the members who
+    hold moderator power by a seat drawn by lot (delegates whose draw gave them that power): they
+    get ``MODERATOR_LEVEL`` like the officers, for their term.
 
     ``creator_is_bot``: in room version 12 the creator has infinite power and Synapse rejects a
     ``users`` entry for it (docs/spec/matrix-facts.md §0.1), so the bot is left out; in v11 and older the
@@ -174,7 +196,7 @@ def power_levels_content(
     else:
         content["events_default"] = 0
 
-    officers = [u for u in (*secretaries, *deputies) if u != bot]
+    officers = [u for u in (*secretaries, *deputies, *moderators) if u != bot]
     users: dict[str, int] = {
         user: level
         for user, level in dict(content.get("users") or {}).items()
@@ -247,6 +269,7 @@ def desired_room_state(
     nested_space_ids: Sequence[RoomId] = (),
     creator_is_bot: bool,
     existing_power_levels: Mapping[str, Any] | None = None,
+    moderators: Sequence[UserId] = (),
 ) -> RoomState:
     """Everything the bot enforces in one room of ``assembly``.
 
@@ -255,7 +278,8 @@ def desired_room_state(
     ``m.space.parent`` for each umbrella (the first canonical). For a child room: join rules,
     power levels, server ACL and its ``m.space.parent`` pointing to the space.
     ``existing_power_levels`` should be the room's current content (see
-    :func:`power_levels_content`).
+    :func:`power_levels_content`); ``moderators`` are delegates holding moderator power by a drawn
+    seat.
     """
     own_server = via[0] if via else ""
     events: dict[StateKey, Mapping[str, Any]] = {
@@ -269,6 +293,7 @@ def desired_room_state(
             room_kind,
             creator_is_bot=creator_is_bot,
             existing=existing_power_levels,
+            moderators=moderators,
         ),
         (et.ROOM_SERVER_ACL, ""): server_acl_content(assembly.denied_servers, own_server),
     }

@@ -8,6 +8,7 @@ after a restart still finds what it decides.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -16,7 +17,7 @@ from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
 
 __all__ = ["DEFAULT_DEADLOCK_OPTIONS", "ORIGIN_PREFIX", "Ballot", "BallotKind", "BallotStatus", "ballot_origin",
-           "parse_ballot_options", "parse_ballot_origin"]
+           "candidate_of", "parse_ballot_options", "parse_ballot_origin"]
 
 ORIGIN_PREFIX = "consensus:ballot:"
 DEFAULT_DEADLOCK_OPTIONS = ("Adopt the proposal", "Do not adopt it")
@@ -79,3 +80,13 @@ def parse_ballot_options(text: str) -> tuple[str, ...]:
     if len(choices) < 2 or len(set(choices)) != len(choices):
         raise UserError('a ballot needs at least two different options: options="A | B"')
     return choices
+
+
+_LABELLED = re.compile(r".*\((?P<user>@[^()\s]+)\)")
+
+
+def candidate_of(label: str) -> UserId:
+    """The candidate an election option names: options read ``Ann Lee (@ann:example.org)`` so voters see
+    names, and the Matrix ID in brackets is who is elected (older ballots hold the bare ID)."""
+    match = _LABELLED.fullmatch(label.strip())
+    return UserId(match["user"] if match else label.strip())

@@ -19,8 +19,8 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.ids import EventId
-from harmony_matrix.refs import make_ref
+from harmony_matrix.ids import EventId, UserId
+from harmony_matrix.refs import Ref, make_ref, parse_ref
 
 __all__ = [
     "GENESIS_HASH",
@@ -29,13 +29,16 @@ __all__ = [
     "Level",
     "Method",
     "append",
+    "ballot_statement",
     "chain_hash",
     "decision_from_json",
     "decision_to_json",
     "entry_from_json",
     "entry_to_json",
     "make_decision_ref",
+    "parse_decision_ref",
     "normalize_topic",
+    "parse_topic",
     "parse_topics",
     "verify_chain",
 ]
@@ -103,9 +106,30 @@ def normalize_topic(topic: str) -> str:
     return "-".join(topic.strip().lstrip("#").casefold().split())
 
 
+def parse_topic(text: str) -> str:
+    """One topic tag as typed (``#Housing``); refused when nothing of a tag is left (``@``)."""
+    topic = normalize_topic(text)
+    if not any(ch.isalnum() for ch in topic):
+        raise UserError(f"'{text.strip()}' is not a topic; topics are tags like budget or housing-policy")
+    return topic
+
+
+def ballot_statement(statement: str, winner: str) -> str:
+    """What a deadlock ballot decided: the question's statement and the winning option, said once when
+    the winner repeats the statement (``Buy a projector`` won on ``Buy a projector``)."""
+    if normalize_topic(winner) == normalize_topic(statement) or not statement.strip():
+        return winner
+    return f"{statement}: {winner}"
+
+
 def parse_topics(text: str) -> tuple[str, ...]:
     """Read ``housing, Transport,#budget`` as normalized, de-duplicated, sorted tags."""
     return tuple(sorted({normalize_topic(t) for t in text.split(",") if normalize_topic(t)}))
+
+
+def parse_decision_ref(text: str) -> Ref:
+    """Read ``D-ops-3`` (or a bare number in the assembly's rooms)."""
+    return parse_ref(text, letter="D", noun="decision")
 
 
 def make_decision_ref(assembly: str, number: int) -> str:
@@ -121,6 +145,11 @@ class Decision:
     UTC to the second: databases round sub-second parts differently, and the hash must survive a round
     trip through storage. ``score_totals`` keeps the voters' enthusiasm of a ballot as (option, total)
     pairs in the poll's option order. ``evidence`` holds the Matrix event IDs that caused the decision.
+
+    Kept since recorders are checked (``harmony_matrix.consensus.authority``), and written into the
+    canonical form only when set, so entries recorded before them hash as they always did:
+    ``recorded_by`` (who recorded it), ``cites`` (references of the moot, consensus check or poll the
+    verdict rests on) and ``without_quorum`` (decided at a moot that lacked its quorum).
     """
 
     ref: str
@@ -135,6 +164,9 @@ class Decision:
     proposal: str | None = None
     score_totals: tuple[tuple[str, int], ...] | None = None
     supersedes: str | None = None
+    recorded_by: UserId | None = None
+    cites: tuple[str, ...] = ()
+    without_quorum: bool = False
 
     def __post_init__(self) -> None:
         if not self.ref:
@@ -148,6 +180,7 @@ class Decision:
             self, "decided_at", self.decided_at.astimezone(UTC).replace(microsecond=0)
         )
         object.__setattr__(self, "evidence", tuple(self.evidence))
+        object.__setattr__(self, "cites", tuple(dict.fromkeys(self.cites)))
         if self.score_totals is not None:
             object.__setattr__(
                 self, "score_totals", tuple((str(o), int(t)) for o, t in self.score_totals)
@@ -174,7 +207,7 @@ class ChainEntry:
 
 def decision_to_json(decision: Decision) -> dict[str, Any]:
     """The canonical JSON-ready form of a decision (also the export format)."""
-    return {
+    data: dict[str, Any] = {
         "ref": decision.ref,
         "assembly": decision.assembly,
         "level": decision.level.value,
@@ -192,6 +225,14 @@ def decision_to_json(decision: Decision) -> dict[str, Any]:
         ),
         "supersedes": decision.supersedes,
     }
+    # Later fields: present only when set, so older entries keep their canonical form and hash.
+    if decision.recorded_by is not None:
+        data["recorded_by"] = decision.recorded_by
+    if decision.cites:
+        data["cites"] = list(decision.cites)
+    if decision.without_quorum:
+        data["without_quorum"] = True
+    return data
 
 
 def decision_from_json(data: Mapping[str, Any]) -> Decision:
@@ -211,6 +252,9 @@ def decision_from_json(data: Mapping[str, Any]) -> Decision:
             proposal=data.get("proposal"),
             score_totals=None if totals is None else tuple((o, t) for o, t in totals),
             supersedes=data.get("supersedes"),
+            recorded_by=None if data.get("recorded_by") is None else UserId(str(data["recorded_by"])),
+            cites=tuple(str(c) for c in data.get("cites", ())),
+            without_quorum=bool(data.get("without_quorum", False)),
         )
     except KeyError as missing:
         raise ValueError(f"decision is missing the field {missing}") from None

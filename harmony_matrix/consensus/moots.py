@@ -34,7 +34,7 @@ from enum import StrEnum
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
 from harmony_matrix.refs import Ref, make_ref, parse_ref
-from harmony_matrix.when import When, format_duration, read_when
+from harmony_matrix.when import When, format_duration, read_when, time_phrase_length
 
 __all__ = [
     "DEFAULT_END_GRACE",
@@ -104,6 +104,8 @@ class Moot:
     minutes: str | None = None
     attendees: frozenset[UserId] = frozenset()
     evidence: tuple[EventId, ...] = ()
+    agenda: tuple[str, ...] = ()  # items in order; a proposal's reference stands for that proposal
+    series: str | None = None  # the recurring series (``S-…``) this is an occurrence of
 
     def __post_init__(self) -> None:
         for name, value in (("starts_at", self.starts_at), ("scheduled_at", self.scheduled_at)):
@@ -132,8 +134,15 @@ class PlannedNotice:
     @property
     def key(self) -> str:
         if self.kind is NoticeKind.REMINDER and self.before_start is not None:
-            return f"{self.moot_ref}/reminder-{int(self.before_start.total_seconds() // 60)}m"
+            return f"{self.moot_ref}/reminder-{_offset_key(self.before_start)}"
         return f"{self.moot_ref}/{self.kind.value}"
+
+
+def _offset_key(offset: timedelta) -> str:
+    """A reminder offset in a key: whole minutes as before (``60m``, so keys already stored still match);
+    anything else in seconds (``90s``), so two offsets never share a key."""
+    seconds = round(offset.total_seconds())
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -182,13 +191,18 @@ def parse_when_and_topic(text: str) -> WhenAndTopic:
     words = text.split()
     if len(words) <= 1:
         raise UserError("a moot needs a time and a topic")
-    errors: list[UserError] = []
+    errors: dict[int, UserError] = {}
     for length in range(min(len(words) - 1, _WHEN_WORDS), 0, -1):
         try:
             return WhenAndTopic(read_when(" ".join(words[:length])), " ".join(words[length:]))
         except UserError as exc:
-            errors.append(exc)
-    raise errors[-1]
+            errors[length] = exc
+    # Name the whole phrase that looks like a time ("next week 19:00"), not only its first word.
+    return _raise(errors.get(min(time_phrase_length(words[:_WHEN_WORDS]), max(errors))) or errors[min(errors)])
+
+
+def _raise(error: UserError) -> WhenAndTopic:
+    raise error
 
 
 def new_moot(
@@ -202,8 +216,13 @@ def new_moot(
     scheduled_by: UserId,
     proposals: Iterable[str] = (),
     evidence: Iterable[EventId] = (),
+    series: str | None = None,
+    announce_from: datetime | None = None,
 ) -> Moot:
-    """Validate a ``moot schedule`` request and build the moot, or say what is wrong with it."""
+    """Validate a ``moot schedule`` request and build the moot, or say what is wrong with it.
+
+    ``announce_from`` (an occurrence of a series, made long ahead) moves the announcement, which is due
+    at ``scheduled_at``, to that time."""
     topic = " ".join(topic.split())
     if not topic:
         raise UserError("a moot needs a topic")
@@ -222,10 +241,12 @@ def new_moot(
         topic=topic,
         starts_at=starts_at.astimezone(UTC),
         duration=duration,
-        scheduled_at=now.astimezone(UTC),
+        scheduled_at=max(now, announce_from or now).astimezone(UTC),
         scheduled_by=scheduled_by,
         proposals=tuple(dict.fromkeys(proposals)),  # keep order, drop repeats
         evidence=tuple(evidence),
+        agenda=tuple(dict.fromkeys(proposals)),
+        series=series,
     )
 
 

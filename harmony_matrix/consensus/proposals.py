@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from harmony_matrix.errors import UserError
-from harmony_matrix.ids import EventId, UserId
+from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.refs import Ref, make_ref, parse_ref
 
 __all__ = [
@@ -80,6 +80,7 @@ class Proposal:
     status: ProposalStatus = ProposalStatus.DISCUSSION
     thread_root: EventId | None = None
     evidence: tuple[EventId, ...] = ()
+    room_id: RoomId | None = None  # where it was raised (its thread is there)
 
     @property
     def is_closed(self) -> bool:

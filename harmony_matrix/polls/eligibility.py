@@ -1,24 +1,34 @@
 """Who may vote in a poll: the one rule, given the facts about a person.
 
-Pure: the Matrix side gathers the facts this rule asks for (membership from the registry, "has joined"
-from the homeserver) and never decides itself.
+Pure: the Matrix side gathers the facts this rule asks for (the registry's record of when someone was
+registered, the homeserver's membership events) and never decides itself.
 
-* ``members``: registered party members.
-* ``participants`` in a room of an assembly: the assembly's participants, that is everyone who joined
-  its space or the space of an assembly nested in it at any depth (as ``Federation.participates``
-  counts participation).
-* ``participants`` anywhere else: the people who joined the poll's room.
+**A vote counts only if its sender was eligible when it was sent** (the event's ``origin_server_ts``;
+for a ballot sent by direct message, when the bot took it). The same rule judges a reaction when it
+arrives and one the recount at close finds for the first time; a vote once judged keeps its judgement
+(a refused reaction is never counted later; someone who becomes eligible reacts again).
+
+Eligible at a moment means:
+
+* ``members``: registered as a party member at that moment (from the registration on);
+* ``participants`` in a room of an assembly: joined the assembly's space, or the space of an assembly
+  nested in it at any depth (as ``Federation.participates`` counts participation), at that moment;
+* ``participants`` anywhere else: joined the poll's room at that moment. A reaction in the poll's room
+  proves it: Matrix accepts an event in a room only from someone who has joined it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.polls.poll import Eligibility
 
-__all__ = ["Electorate", "VoterFacts", "electorate_of", "may_vote"]
+__all__ = ["JOIN", "Electorate", "Span", "VoterFacts", "electorate_of", "joined_spans", "may_vote"]
+
+#: The ``membership`` of an ``m.room.member`` event that makes someone a participant of the room.
+JOIN = "join"
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ class Electorate:
 
     @property
     def asks_room(self) -> bool:
-        """Whether the rule reads "has joined the poll's room" (participants outside assemblies)."""
+        """Whether the rule reads "had joined the poll's room" (participants outside assemblies)."""
         return self.eligibility is Eligibility.PARTICIPANTS and not self.assemblies
 
     def describe(self) -> str:
@@ -66,22 +76,51 @@ def electorate_of(eligibility: Eligibility, *, federation: Federation | None = N
 
 
 @dataclass(frozen=True)
+class Span:
+    """A stretch of server time (milliseconds since the epoch) during which a person met the
+    electorate's condition: from ``start`` (inclusive) until ``end`` (exclusive; None: still does)."""
+
+    start: int
+    end: int | None = None
+
+    def covers(self, ts: int) -> bool:
+        """Whether the moment ``ts`` lies in this span."""
+        return self.start <= ts and (self.end is None or ts < self.end)
+
+
+def joined_spans(changes: Iterable[tuple[int, str]]) -> tuple[Span, ...]:
+    """The spans a person was joined to a room, from their membership events there as
+    ``(origin_server_ts, membership)`` in any order: a ``join`` opens a span (a second ``join``, a
+    profile change, keeps it open); any other membership (``leave``, ``ban``, ``invite``, ``knock``)
+    closes it. Events before the first one given are unknown, so nothing before it is covered."""
+    spans: list[Span] = []
+    start: int | None = None
+    for ts, membership in sorted(changes):
+        if membership == JOIN and start is None:
+            start = ts
+        elif membership != JOIN and start is not None:
+            spans.append(Span(start, ts))
+            start = None
+    if start is not None:
+        spans.append(Span(start))
+    return tuple(spans)
+
+
+@dataclass(frozen=True)
 class VoterFacts:
     """What is known about one person, as the electorate asks for it (see ``Electorate.asks_*``).
 
-    ``joined_assemblies``: those of ``Electorate.assemblies`` whose space the person joined (one is
-    enough); ``joined_room``: whether they joined the poll's room."""
+    ``spans``: when the person met the electorate's condition (registered as a member; joined one of
+    the assemblies' spaces; joined the poll's room). ``sent_in_room``: the vote is an event the person
+    sent in the poll's room (a reaction), so they had joined it when they sent it."""
 
-    is_member: bool = False
-    joined_assemblies: frozenset[str] = frozenset()
-    joined_room: bool = False
+    spans: tuple[Span, ...] = ()
+    sent_in_room: bool = False
 
 
-def may_vote(electorate: Electorate, facts: VoterFacts) -> bool:
-    """Whether the person ``facts`` describe may vote (the module docstring gives the rule)."""
-    if electorate.eligibility is Eligibility.MEMBERS:
-        return facts.is_member
-    if electorate.assemblies:
-        counted: AbstractSet[str] = set(electorate.assemblies)
-        return not counted.isdisjoint(facts.joined_assemblies)
-    return facts.joined_room
+def may_vote(electorate: Electorate, facts: VoterFacts, *, at: int) -> bool:
+    """Whether the person ``facts`` describe was eligible at the moment ``at`` (server milliseconds):
+    the module docstring gives the rule."""
+    if electorate.asks_room and facts.sent_in_room:
+        return True
+    return any(span.covers(at) for span in facts.spans)

@@ -42,11 +42,25 @@ class AssemblyRoomRow(Model):
     kind = fields.CharField(max_length=32)
     room_id = fields.CharField(max_length=_MATRIX_ID_LENGTH, unique=True)
     room_version = fields.CharField(max_length=32, default="12")
+    #: Its canonical alias (``#party-discussion:example.org``) once the bot has set it.
+    alias = fields.CharField(max_length=_MATRIX_ID_LENGTH, null=True)
 
     class Meta:
         table = "assemblies_room"
         table_description = "rooms of each assembly"
         unique_together = (("slug", "kind"),)
+
+
+class RegistryGeneration(Model):
+    """A counter raised by every change to the registry, so a running bot notices an import made by
+    another process with one cheap read (``AssemblyRegistryStore.generation``)."""
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "assemblies_generation"
+        table_description = "registry change counter"
 
 
 class Declaration(Model):

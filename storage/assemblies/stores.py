@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from harmony_matrix.assemblies.assembly import Assembly
@@ -25,16 +26,39 @@ from storage.assemblies.models import (
     Declaration,
     EnforcementWarning,
     PendingDeclaration,
+    RegistryGeneration,
 )
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
 
+_GENERATION = "registry"
+
+
 class AssemblyRegistryStore:
-    """The registry of assemblies (as a validated :class:`Federation`) and their Matrix rooms."""
+    """The registry of assemblies (as a validated :class:`Federation`) and their Matrix rooms.
+
+    Every change to the assemblies raises :meth:`generation`, so a running bot notices, with one
+    cheap read, that another process (``harmony-matrix import``) changed the registry.
+    """
 
     def __init__(self, scope: ContextScope) -> None:
         self._scope = scope
+
+    async def generation(self) -> int:
+        """The registry's change counter (0 before the first change)."""
+        with self._scope():
+            row = await RegistryGeneration.get_or_none(name=_GENERATION)
+        return 0 if row is None else int(row.value)
+
+    async def _bump(self) -> None:
+        # One UPDATE, atomic on both backends; the row is created by the first change.
+        if await RegistryGeneration.filter(name=_GENERATION).update(value=F("value") + 1):
+            return
+        try:
+            await RegistryGeneration.create(name=_GENERATION, value=1)
+        except IntegrityError:  # another process created it first
+            await RegistryGeneration.filter(name=_GENERATION).update(value=F("value") + 1)
 
     async def federation(self) -> Federation:
         """Every assembly stored, as a federation (raises if the stored set is inconsistent)."""
@@ -56,6 +80,7 @@ class AssemblyRegistryStore:
                 if position is not None:
                     row.position = position
                 await row.save()
+            await self._bump()
 
     async def remove(self, slug: str) -> None:
         """Forget an assembly and its rooms (the rooms themselves stay in Matrix)."""
@@ -63,12 +88,18 @@ class AssemblyRegistryStore:
             async with in_transaction():
                 await AssemblyRow.filter(slug=slug).delete()
                 await AssemblyRoomRow.filter(slug=slug).delete()
+            await self._bump()
 
     async def set_room(self, slug: str, kind: str, room_id: RoomId, *, room_version: str = "12") -> None:
         """Record the room of ``kind`` for ``slug`` (replacing an earlier one of that kind)."""
         with self._scope():
             await AssemblyRoomRow.update_or_create(
                 defaults={"room_id": room_id, "room_version": room_version}, slug=slug, kind=kind)
+
+    async def set_alias(self, room_id: RoomId, alias: str | None) -> None:
+        """Record the canonical alias of a provisioned room (None: it has none)."""
+        with self._scope():
+            await AssemblyRoomRow.filter(room_id=room_id).update(alias=alias)
 
     async def rooms_of(self, slug: str) -> dict[str, RoomId]:
         """``kind → room ID`` for one assembly (empty if none provisioned yet)."""
@@ -90,7 +121,7 @@ class AssemblyRegistryStore:
 
 
 def _room(row: AssemblyRoomRow) -> AssemblyRoom:
-    return AssemblyRoom(row.slug, RoomKind(row.kind), RoomId(row.room_id), row.room_version)
+    return AssemblyRoom(row.slug, RoomKind(row.kind), RoomId(row.room_id), row.room_version, row.alias)
 
 
 class AssemblyPeopleStore:

@@ -9,7 +9,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from harmony_matrix.consensus.ballots import Ballot
 from harmony_matrix.consensus.decisions import ChainEntry, Decision, Level, Method, append
 from harmony_matrix.consensus.proposals import Proposal
-from harmony_matrix.ids import EventId
+from harmony_matrix.ids import EventId, UserId
 from storage.consensus.ballots import settle_ballot
 from storage.consensus.models import DecisionEntry
 from storage.consensus.numbering import insert_numbered
@@ -24,6 +24,8 @@ def _decision(row: DecisionEntry) -> Decision:
         outcome=row.outcome, statement=row.statement, topics=tuple(row.topics or ()),
         decided_at=row.decided_at, evidence=tuple(EventId(e) for e in row.evidence or ()),
         proposal=row.proposal, supersedes=row.supersedes,
+        recorded_by=None if row.recorded_by is None else UserId(row.recorded_by),
+        cites=tuple(row.cites or ()), without_quorum=bool(row.without_quorum),
         score_totals=None if totals is None else tuple((str(o), int(t)) for o, t in totals),
     )
 
@@ -69,7 +71,8 @@ class DecisionStore:
                 evidence=list(decision.evidence), proposal=decision.proposal,
                 score_totals=None if decision.score_totals is None
                 else [[o, t] for o, t in decision.score_totals],
-                supersedes=decision.supersedes, prev_hash=entry.prev_hash, hash=entry.hash,
+                supersedes=decision.supersedes, recorded_by=decision.recorded_by, cites=list(decision.cites),
+                without_quorum=decision.without_quorum, prev_hash=entry.prev_hash, hash=entry.hash,
                 using_db=connection)
             if proposal is not None:
                 await write_status(proposal, connection)

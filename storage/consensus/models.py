@@ -55,6 +55,8 @@ class MootRow(Model):
     attendees: fields.JSONField[list[str]] = fields.JSONField(default=list)  # user IDs
     evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
     room_id = fields.CharField(max_length=_ID)
+    agenda: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")
+    series = fields.CharField(max_length=_REF, null=True)  # the recurring series it is an occurrence of
 
     class Meta:
         table = "consensus_moot"
@@ -94,6 +96,9 @@ class DecisionEntry(Model):
     # [[option, total], ...] in the poll's option order; None unless a ballot decided.
     score_totals: fields.JSONField[list[list[str | int]] | None] = fields.JSONField(null=True)
     supersedes = fields.CharField(max_length=_REF, null=True)
+    recorded_by = fields.CharField(max_length=_ID, null=True)
+    cites: fields.JSONField[list[str]] = fields.JSONField(default=list, db_default="[]")  # M-, C-, poll refs
+    without_quorum = fields.BooleanField(default=False, db_default=False)
     prev_hash = fields.CharField(max_length=64, unique=True)
     hash = fields.CharField(max_length=64)
 
@@ -178,3 +183,122 @@ class BallotRow(Model):
     class Meta:
         table = "consensus_ballot"
         table_description = "deadlock and election ballots"
+
+
+class CheckRow(Model):
+    """A consensus check on a proposal; ``event_id`` is the bot's message people react to."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    proposal = fields.CharField(max_length=_REF)
+    room_id = fields.CharField(max_length=_ID)
+    event_id = fields.CharField(max_length=_ID, null=True, unique=True)
+    opened_at = fields.DatetimeField()
+    opened_by = fields.CharField(max_length=_ID)
+    status = fields.CharField(max_length=16)  # open | closed
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "consensus_check"
+        table_description = "consensus checks on proposals"
+        unique_together = (("assembly", "number"),)
+
+
+class StanceRow(Model):
+    """One reaction on a consensus check (kept when withdrawn: the latest standing one is the stance)."""
+
+    id = fields.BigIntField(primary_key=True)
+    check: fields.ForeignKeyRelation[CheckRow] = fields.ForeignKeyField(
+        "consensus.CheckRow", related_name="stances")
+    user = fields.CharField(max_length=_ID)
+    stance = fields.CharField(max_length=16)
+    event_id = fields.CharField(max_length=_ID, unique=True)
+    ts = fields.BigIntField()  # server timestamp, ms
+    member = fields.BooleanField()  # a registered member when the reaction was sent
+    withdrawn = fields.BooleanField(default=False)
+
+    class Meta:
+        table = "consensus_stance"
+        table_description = "stances taken on consensus checks"
+
+
+class ReasonRow(Model):
+    """Why someone disagreed or blocked; ``asked_at`` when the bot asked them (once per check)."""
+
+    id = fields.BigIntField(primary_key=True)
+    check: fields.ForeignKeyRelation[CheckRow] = fields.ForeignKeyField(
+        "consensus.CheckRow", related_name="reasons")
+    user = fields.CharField(max_length=_ID)
+    reason = fields.TextField(null=True)
+    asked_at = fields.DatetimeField(null=True)
+    given_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "consensus_reason"
+        table_description = "reasons given for stances"
+        unique_together = (("check", "user"),)
+
+
+class MootSeriesRow(Model):
+    """A recurring moot: the rule and its exceptions; its occurrences are ``MootRow``s naming it."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    topic = fields.TextField()
+    rule = fields.CharField(max_length=512)
+    first_start = fields.DatetimeField()
+    tz = fields.CharField(max_length=64)
+    duration_seconds = fields.IntField()
+    scheduled_by = fields.CharField(max_length=_ID)
+    created_at = fields.DatetimeField()
+    exdates: fields.JSONField[list[str]] = fields.JSONField(default=list)  # ISO instants, UTC
+    status = fields.CharField(max_length=16)
+    room_id = fields.CharField(max_length=_ID)
+
+    class Meta:
+        table = "consensus_moot_series"
+        table_description = "recurring moots"
+        unique_together = (("assembly", "number"),)
+
+
+class ActionRow(Model):
+    """An action item from a decision or a moot."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    text = fields.TextField()
+    owner = fields.CharField(max_length=_ID)
+    source = fields.CharField(max_length=_REF)
+    created_by = fields.CharField(max_length=_ID)
+    created_at = fields.DatetimeField()
+    room_id = fields.CharField(max_length=_ID)
+    due_at = fields.DatetimeField(null=True)
+    status = fields.CharField(max_length=16)
+    note = fields.TextField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    event_id = fields.CharField(max_length=_ID, null=True, unique=True)
+
+    class Meta:
+        table = "consensus_action"
+        table_description = "action items with owners and due dates"
+        unique_together = (("assembly", "number"),)
+
+
+class ReviewRow(Model):
+    """When a decision is to be reviewed (one date per decision; setting it again replaces it)."""
+
+    id = fields.BigIntField(primary_key=True)
+    decision = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    review_at = fields.DatetimeField()
+    set_by = fields.CharField(max_length=_ID)
+
+    class Meta:
+        table = "consensus_review"
+        table_description = "review dates of decisions"

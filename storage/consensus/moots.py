@@ -11,8 +11,9 @@ from tortoise.transactions import in_transaction
 
 from harmony_matrix.consensus.moots import Moot, MootStatus, make_moot_ref
 from harmony_matrix.consensus.proposals import Proposal
+from harmony_matrix.consensus.recurrence import Series, SeriesStatus, make_series_ref
 from harmony_matrix.ids import EventId, RoomId, UserId
-from storage.consensus.models import MootRow, SentNotice
+from storage.consensus.models import MootRow, MootSeriesRow, SentNotice
 from storage.consensus.numbering import insert_numbered
 from storage.consensus.proposals import write_status
 from storage.scope import ContextScope
@@ -27,7 +28,17 @@ def _moot(row: MootRow) -> Moot:
         status=MootStatus(row.status), minutes=row.minutes,
         attendees=frozenset(UserId(u) for u in row.attendees or ()),
         evidence=tuple(EventId(e) for e in row.evidence or ()),
+        agenda=tuple(row.agenda or ()), series=row.series,
     )
+
+
+def _series(row: MootSeriesRow) -> Series:
+    return Series(
+        ref=row.ref, assembly=row.assembly, topic=row.topic, rule=row.rule,
+        first_start=row.first_start.astimezone(UTC), tz=row.tz, duration=timedelta(seconds=row.duration_seconds),
+        scheduled_by=UserId(row.scheduled_by), created_at=row.created_at.astimezone(UTC),
+        exdates=tuple(datetime.fromisoformat(e).astimezone(UTC) for e in row.exdates or ()),
+        status=SeriesStatus(row.status))
 
 
 class MootStore:
@@ -50,7 +61,7 @@ class MootStore:
                 scheduled_at=as_utc(moot.scheduled_at, "scheduled_at"), scheduled_by=moot.scheduled_by,
                 proposals=list(moot.proposals), status=moot.status.value, minutes=moot.minutes,
                 attendees=sorted(moot.attendees), evidence=list(moot.evidence), room_id=room_id,
-                using_db=connection)
+                agenda=list(moot.agenda), series=moot.series, using_db=connection)
             for proposal in linked:
                 await write_status(proposal, connection)
             return moot
@@ -70,11 +81,59 @@ class MootStore:
         return None if row is None else RoomId(row.room_id)
 
     async def save(self, moot: Moot) -> None:
-        """Write back status, minutes, attendees and evidence."""
+        """Write back status, minutes, attendees, evidence, agenda and proposals."""
         with self._scope():
             await MootRow.filter(ref=moot.ref).update(
                 status=moot.status.value, minutes=moot.minutes, attendees=sorted(moot.attendees),
-                evidence=list(moot.evidence))
+                evidence=list(moot.evidence), agenda=list(moot.agenda), proposals=list(moot.proposals))
+
+    async def create_series(self, build: Callable[[str], Series], *, assembly: str, room_id: RoomId) -> Series:
+        """Store the series ``build(ref)`` returns, with ``assembly``'s next series reference."""
+
+        async def insert(connection: BaseDBAsyncClient) -> Series:
+            last = await MootSeriesRow.filter(assembly=assembly).using_db(connection).order_by("-number").first()
+            number = (last.number if last else 0) + 1
+            series = build(make_series_ref(assembly, number))
+            await MootSeriesRow.create(
+                ref=series.ref, assembly=assembly, number=number, topic=series.topic, rule=series.rule,
+                first_start=as_utc(series.first_start, "first_start"), tz=series.tz,
+                duration_seconds=int(series.duration.total_seconds()), scheduled_by=series.scheduled_by,
+                created_at=as_utc(series.created_at, "created_at"),
+                exdates=[e.isoformat() for e in series.exdates], status=series.status.value, room_id=room_id,
+                using_db=connection)
+            return series
+
+        return await insert_numbered(self._scope, insert)
+
+    async def get_series(self, ref: str) -> Series | None:
+        """The series ``ref`` (any letter case), or None."""
+        with self._scope():
+            row = await MootSeriesRow.get_or_none(ref__iexact=ref)
+        return None if row is None else _series(row)
+
+    async def series_room(self, ref: str) -> RoomId | None:
+        """Where the series' occurrences announce themselves."""
+        with self._scope():
+            row = await MootSeriesRow.get_or_none(ref=ref)
+        return None if row is None else RoomId(row.room_id)
+
+    async def active_series(self) -> list[Series]:
+        """Every series still making occurrences."""
+        with self._scope():
+            rows = await MootSeriesRow.filter(status=SeriesStatus.ACTIVE.value).order_by("id")
+        return [_series(r) for r in rows]
+
+    async def save_series(self, series: Series) -> None:
+        """Write back a series' exceptions and status."""
+        with self._scope():
+            await MootSeriesRow.filter(ref=series.ref).update(
+                exdates=[e.isoformat() for e in series.exdates], status=series.status.value)
+
+    async def occurrences(self, series: str) -> list[Moot]:
+        """The moots made for ``series`` (any status), earliest first."""
+        with self._scope():
+            rows = await MootRow.filter(series=series).order_by("starts_at")
+        return [_moot(r) for r in rows]
 
     async def scheduled(self) -> list[Moot]:
         """Every moot still scheduled (the ones whose notices may be due)."""
@@ -90,6 +149,18 @@ class MootStore:
                 query = query.filter(assembly__in=list(assemblies))
             rows = await query.order_by("starts_at")
         return [m for m in map(_moot, rows) if m.ends_at > after]
+
+    async def with_proposal(self, ref: str) -> list[Moot]:
+        """The moots with proposal ``ref`` on their agenda, earliest first."""
+        with self._scope():
+            rows = await MootRow.all().order_by("starts_at")
+        return [m for m in map(_moot, rows) if ref in m.proposals]
+
+    async def in_assembly(self, assembly: str) -> list[Moot]:
+        """Every moot of ``assembly``, earliest first."""
+        with self._scope():
+            rows = await MootRow.filter(assembly=assembly).order_by("starts_at")
+        return [_moot(r) for r in rows]
 
     async def involving(self, user: str) -> list[Moot]:
         """The moots ``user`` scheduled or attended (for their data export)."""
@@ -118,6 +189,12 @@ class NoticeStore:
         with self._scope():
             rows = await SentNotice.filter(key__startswith=prefix).only("id", "key")
         return {row.key for row in rows}
+
+    async def key_of(self, event_id: str) -> str | None:
+        """The key of the notice posted as ``event_id`` (a moot's start notice takes attendance)."""
+        with self._scope():
+            row = await SentNotice.get_or_none(event_id=event_id)
+        return None if row is None else row.key
 
     async def settle(self, key: str, *, at: datetime, event_id: str | None = None,
                      skipped: str | None = None) -> bool:

@@ -22,6 +22,7 @@ def proposal_from_row(row: ProposalRow) -> Proposal:
         author=UserId(row.author), created_at=row.created_at, status=ProposalStatus(row.status),
         thread_root=None if row.thread_root is None else EventId(row.thread_root),
         evidence=tuple(EventId(e) for e in row.evidence or ()),
+        room_id=None if row.room_id is None else RoomId(row.room_id),
     )
 
 
@@ -64,6 +65,12 @@ class ProposalStore:
             await ProposalRow.filter(ref=proposal.ref).update(
                 status=proposal.status.value, thread_root=proposal.thread_root,
                 evidence=list(proposal.evidence))
+
+    async def in_assembly(self, assembly: str) -> list[Proposal]:
+        """Every proposal of ``assembly``, newest first."""
+        with self._scope():
+            rows = await ProposalRow.filter(assembly=assembly).order_by("-number")
+        return [proposal_from_row(r) for r in rows]
 
     async def by_author(self, user: str) -> list[Proposal]:
         """The proposals ``user`` raised (for their data export)."""

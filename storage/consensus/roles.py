@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tortoise.transactions import in_transaction
 
+from harmony_matrix.consensus.authority import Tenure
 from harmony_matrix.consensus.ballots import Ballot
 from harmony_matrix.consensus.roles import HowDecided, Role, RoleAssignment, RoleChange
 from harmony_matrix.ids import EventId, UserId
@@ -60,3 +61,11 @@ class RoleStore:
         with self._scope():
             rows = await RoleRow.filter(user=user).order_by("id")
         return [_role(r) for r in rows]
+
+    async def tenures(self) -> list[Tenure]:
+        """Every office held or held before, with when it began and ended (for checking who could record
+        a decision at the time: ``export-decisions --verify``)."""
+        with self._scope():
+            rows = await RoleRow.all().order_by("id")
+        return [Tenure(assembly=r.assembly, user=UserId(r.user), role=r.role, since=r.since.astimezone(UTC),
+                       until=None if r.ended_at is None else r.ended_at.astimezone(UTC)) for r in rows]

@@ -8,7 +8,9 @@ races safe (``storage.consensus.numbering`` retries a lost race for the next num
 
 from __future__ import annotations
 
+from storage.consensus.actions import ActionStore
 from storage.consensus.ballots import BallotStore
+from storage.consensus.checks import CheckStore
 from storage.consensus.decisions import DecisionStore
 from storage.consensus.moots import MootStore, NoticeStore
 from storage.consensus.petitions import PetitionStore
@@ -16,7 +18,7 @@ from storage.consensus.proposals import ProposalStore
 from storage.consensus.roles import RoleStore
 from storage.scope import ContextScope
 
-__all__ = ["BallotStore", "ConsensusStores", "DecisionStore", "MootStore", "NoticeStore", "PetitionStore",
+__all__ = ["ActionStore", "BallotStore", "CheckStore", "ConsensusStores", "DecisionStore", "MootStore", "NoticeStore", "PetitionStore",
            "ProposalStore", "RoleStore"]
 
 
@@ -31,3 +33,5 @@ class ConsensusStores:
         self.roles = RoleStore(scope)
         self.petitions = PetitionStore(scope)
         self.ballots = BallotStore(scope)
+        self.checks = CheckStore(scope)
+        self.actions = ActionStore(scope)

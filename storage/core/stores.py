@@ -174,6 +174,12 @@ class MemberStore:
         with self._scope():
             return await PartyMember.exists(user_id=user_id)
 
+    async def member_since(self, user_id: str) -> datetime | None:
+        """When ``user_id`` was registered (the registration in force), or None if they are not a member."""
+        with self._scope():
+            row = await PartyMember.get_or_none(user_id=user_id)
+        return None if row is None else as_utc(row.added_at, "added_at")
+
     async def add(self, user_id: str, *, by: str, at: datetime) -> bool:
         """Register a member; False if they already were one."""
         with self._scope():

@@ -66,7 +66,8 @@ class PollOptionRow(Model):
 
 
 class ReactionRow(Model):
-    """A counted vote (a reaction, or a line of a DM ballot on an open poll), keyed by event ID."""
+    """A vote (a reaction, or a line of a DM ballot on an open poll), keyed by event ID: counted,
+    superseded, withdrawn, or refused (``refused`` says why)."""
 
     id = fields.BigIntField(primary_key=True)
     event_id = fields.CharField(max_length=_MATRIX_ID_LENGTH, unique=True)
@@ -79,6 +80,10 @@ class ReactionRow(Model):
     withdrawn = fields.BooleanField(default=False)
     # "reaction" or "dm" (DM ballots have no reaction on the server, so the recount skips them).
     source = fields.CharField(max_length=16, default="reaction")
+    # Why the vote was refused ("not-eligible", "closed"), or None if it was taken. A refused vote is
+    # kept so that it is never counted later (the recount skips every stored event ID) and ``mydata``
+    # shows what the voter was told; added in 0002.
+    refused = fields.CharField(max_length=32, null=True)
 
     class Meta:
         table = "polls_reaction"

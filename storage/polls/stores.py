@@ -1,4 +1,5 @@
-"""The polls store: polls, counted reactions, secret ballots, private-notice markers, reconciliation.
+"""The polls store: polls, votes (counted, superseded, withdrawn or refused), secret ballots, private-notice
+markers, reconciliation.
 
 Takes and returns core types (``harmony_matrix.polls``), never ORM rows, and decides nothing: which vote
 counts is ``harmony_matrix.polls.reactions``, applied by the handler to what this store returns.
@@ -166,8 +167,22 @@ class PollStore:
                 except IntegrityError:
                     return None
                 rows = await ReactionRow.filter(poll_id=number, voter=reaction.voter, position=reaction.option,
-                                                withdrawn=False, superseded=False).order_by("ts", "event_id")
+                                                withdrawn=False, superseded=False,
+                                                refused=None).order_by("ts", "event_id")
         return tuple(_counted(row) for row in rows)
+
+    async def refuse(self, number: int, reaction: CountedReaction, reason: str) -> bool:
+        """Store a vote as refused (``reason``: why), so it is never counted later. True when the event
+        is stored as refused (now, or before: a replay); False when it was stored before as taken."""
+        with self._scope():
+            try:
+                await ReactionRow.create(
+                    event_id=reaction.event_id, poll_id=number, position=reaction.option, voter=reaction.voter,
+                    score=reaction.score, ts=reaction.ts, source=reaction.source, refused=reason)
+            except IntegrityError:
+                existing = await ReactionRow.get(event_id=reaction.event_id)
+                return existing.refused is not None
+        return True
 
     async def supersede(self, event_ids: Collection[str]) -> None:
         """Mark votes as no longer counting (a later vote on the same option replaced them)."""
@@ -177,28 +192,27 @@ class PollStore:
 
     async def withdraw(self, event_id: str) -> int | None:
         """Withdraw a counted reaction (it was redacted); returns its poll number, or None if it was
-        never counted or already withdrawn."""
+        never counted, already withdrawn, or refused (a refused vote stays refused)."""
         with self._scope():
             row = await ReactionRow.get_or_none(event_id=event_id)
-            if row is None or row.withdrawn:
+            if row is None or row.withdrawn or row.refused is not None:
                 return None
             await ReactionRow.filter(id=row.id).update(withdrawn=True)
             return row.poll_id
 
     async def live_reactions(self, number: int, *, source: str | None = None) -> list[CountedReaction]:
-        """Counted votes that are neither withdrawn nor superseded."""
+        """Counted votes: neither withdrawn, superseded nor refused."""
         with self._scope():
-            query = ReactionRow.filter(poll_id=number, withdrawn=False, superseded=False)
+            query = ReactionRow.filter(poll_id=number, withdrawn=False, superseded=False, refused=None)
             if source is not None:
                 query = query.filter(source=source)
             return [_counted(row) for row in await query.order_by("ts", "event_id")]
 
     async def known_reaction_ids(self, number: int) -> dict[str, str]:
-        """Every stored reaction event ID of the poll → "live", "superseded" or "withdrawn"."""
+        """Every stored reaction event ID of the poll → "live", "superseded", "withdrawn" or "refused"."""
         with self._scope():
             rows = await ReactionRow.filter(poll_id=number, source="reaction")
-            return {row.event_id: "withdrawn" if row.withdrawn else "superseded" if row.superseded else "live"
-                    for row in rows}
+            return {row.event_id: _state(row) for row in rows}
 
     async def ballots(self, number: int) -> list[dict[int, int]]:
         """The poll's ballots as option position → score: anonymous ballots of a closed secret poll,
@@ -278,7 +292,8 @@ class PollStore:
         return {
             "votes": [{"poll": f"#{row.poll_id}", "option": row.position, "score": row.score,
                        "event_id": row.event_id, "ts": row.ts, "source": row.source,
-                       "status": "withdrawn" if row.withdrawn else "superseded" if row.superseded else "counted"}
+                       "status": "counted" if _state(row) == "live" else _state(row),
+                       **({"refused_because": row.refused} if row.refused else {})}
                       for row in votes],
             "secret_ballots_of_open_polls": [{"poll": f"#{row.poll_id}", "scores": row.scores} for row in secret],
             "private_notices": [{"poll": f"#{row.poll_id}", "reason": row.reason} for row in told],
@@ -308,6 +323,13 @@ class PollStore:
             origin=row.origin, header_event_id=row.header_event_id,
             result=None if row.result is None else PollResult.from_json(row.result),
             results_event_id=row.results_event_id, origin_notified=row.origin_notified)
+
+
+def _state(row: ReactionRow) -> str:
+    """A stored vote's state; refused wins (a refused vote was never counted, whatever happened after)."""
+    if row.refused is not None:
+        return "refused"
+    return "withdrawn" if row.withdrawn else "superseded" if row.superseded else "live"
 
 
 def _counted(row: ReactionRow) -> CountedReaction:

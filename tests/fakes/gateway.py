@@ -22,8 +22,10 @@ from harmony_matrix.ids import EventId, RoomId, UserId
 class FakeRoom:
     """What nio's room cache holds about a room (``MatrixGateway.cached_joined`` reads it)."""
 
-    users: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)  # joined and invited, as nio keeps them
     invited_users: set[str] = field(default_factory=set)
+    join_rule: str = "invite"
+    encrypted: bool = False
 
 
 class FakeClient:
@@ -72,6 +74,7 @@ class FakeGateway(MatrixGateway):
         self.sent: list[Sent] = []
         self.joined: dict[str, set[str]] = {}  # room -> who has joined (the server's answer)
         self.member_lists: dict[str, list[Member]] = {}
+        self.state: dict[tuple[str, str, str], dict[str, Any]] = {}  # (room, type, state key) -> content
         self.history: dict[str, list[dict[str, Any]]] = {}  # room -> events /messages pages back over
         self.joins: list[str] = []
         self.leaves: list[tuple[str, str | None]] = []
@@ -109,6 +112,9 @@ class FakeGateway(MatrixGateway):
 
     async def set_display_name(self, name: str) -> None:
         pass
+
+    async def get_state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        return self.state.get((room_id, event_type, state_key))
 
     async def upload(self, data: bytes, *, content_type: str, filename: str) -> str:
         self.uploads.append((filename, data))

@@ -54,12 +54,16 @@ def _drop_created_databases(admin_dsn: str) -> None:
 
 
 def write_bot_config(directory: Path, *, synapse: LocalSynapse, bot: RegisteredUser, admins: list[str],
-                     database_url: str | None = None, **overrides: Any) -> Path:
-    """A config file for a bot on the test server (password login, so sessions are stored)."""
+                     database_url: str | None = None, encrypt_direct_chats: bool = False,
+                     **overrides: Any) -> Path:
+    """A config file for a bot on the test server (password login, so sessions are stored).
+
+    The DMs the bot opens stay unencrypted unless ``encrypt_direct_chats``: the plain test client
+    (matrix_client.py) cannot read encrypted rooms; tests with e2ee_client.py turn it on."""
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "homeserver": {"url": synapse.url},
-        "bot": {"user_id": bot.user_id, "password": bot.password},
+        "bot": {"user_id": bot.user_id, "password": bot.password, "encrypt_direct_chats": encrypt_direct_chats},
         "database": {"url": database_url or throwaway_postgres_url() or "sqlite://harmony.db"},
         "admins": admins,
         "timezone": "Europe/London",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ FIVE, ONE = "5\ufe0f\u20e3", "1\ufe0f\u20e3"
 async def _vote(s, listener, votes_room: str, scores: dict[str, str], voter) -> None:  # type: ignore[no-untyped-def]
     for label, key in scores.items():
         option = await listener.wait_for(votes_room, lambda e, label=label: e.get("sender") == s.bot_id
-                                         and (e.get("content") or {}).get("body", "").endswith(f". {label}"),
+                                         and (e.get("content") or {}).get("body", "").endswith(label),
                                          description=f"the option message {label}")
         await voter.react(votes_room, option["event_id"], key)
 
@@ -51,15 +51,21 @@ async def test_deadlock_ballot_becomes_a_decision_and_an_all_thing_decision_over
         async with sec.listening() as listener:
             reply = await sec.send_and_wait_reply(discussion, "!h consensus P-ops-1 ballot", from_user=s.bot_id)
             assert "is open" in reply["content"]["body"], reply["content"]["body"]
-            poll_ref = reply["content"]["body"].split("(")[1].split(")")[0]
+            poll_ref = reply["content"]["body"].split("as poll ")[1].split(" ")[0]
             await _vote(s, listener, votes, {"Spend": FIVE, "Save": ONE}, sec)
             await sec.send_and_wait_reply(votes, f"!h poll close {poll_ref}", from_user=s.bot_id, timeout=60)
             decision = await listener.wait_for(news, marker("org.harmony.decision", ref="D-ops-1"), timeout=60,
                                                description="the ballot's decision")
         body = decision["content"]["body"]
         assert "star-ballot" in body and "Spend 5" in body and "Save 1" in body
+        reply = await sec.send_and_wait_reply(discussion, "!h decisions ops budget", from_user=s.bot_id)
+        assert "score totals: Spend 5, Save 1" in reply["content"]["body"], reply["content"]["body"]
 
         await sec.send_and_wait_reply(discussion, "!h propose Party budget rule", from_user=s.bot_id)
+        # ops is the only root, so it is the All Thing body; its moot is the evidence an All Thing decision cites.
+        await sec.send_and_wait_reply(discussion, "!h moot schedule in 10m All Thing proposal=P-ops-2",
+                                      from_user=s.bot_id)
+        s.clock.advance(timedelta(minutes=11))
         reply = await sec.send_and_wait_reply(
             discussion, '!h consensus P-ops-2 reached level=all-thing topics=budget statement="Save half"',
             from_user=s.bot_id)
@@ -89,9 +95,13 @@ async def test_an_election_moves_the_secretary_power_level(synapse: LocalSynapse
             reply = await sec.send_and_wait_reply(
                 s.rooms["discussion"], f"!h election start secretary options={sec.user_id},{candidate.user_id}",
                 from_user=s.bot_id)
-            assert "election is open" in reply["content"]["body"], reply["content"]["body"]
+            body = reply["content"]["body"]
             [ballot] = [b for b in [await s.app.db.consensus.ballots.get(1)] if b]
-            await _vote(s, listener, votes, {candidate.user_id: FIVE, sec.user_id: ONE}, sec)
+            assert f"election is open in the votes room as poll {ballot.poll_ref}" in body, body
+            assert f"!h poll close {ballot.poll_ref}" in body, body
+            # Candidates are shown by display name (Synapse's default: the localpart), with the ID that says who.
+            assert f"{candidate.user_id.split(':')[0][1:]} ({candidate.user_id})" in body, body
+            await _vote(s, listener, votes, {f"({candidate.user_id})": FIVE, f"({sec.user_id})": ONE}, sec)
             await sec.send_and_wait_reply(votes, f"!h poll close {ballot.poll_ref}", from_user=s.bot_id, timeout=60)
             await listener.wait_for(s.rooms["announcements"], marker("org.harmony.ballot", kind="election"),
                                     timeout=60, description="the election result")

@@ -15,6 +15,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 MOOT = "org.harmony.moot_notice"
 
 
+def _notice_key(key: str):  # type: ignore[no-untyped-def]
+    return lambda event: ((event.get("content") or {}).get(MOOT) or {}).get("key") == key
+
+
 async def test_notices_arrive_survive_a_restart_once_and_cancelling_drops_them(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path)
@@ -88,5 +92,29 @@ async def test_bad_moot_input_gets_specific_messages_and_records_nothing(
         assert await s.app.db.consensus.moots.scheduled() == []
         reply = await sec.send_and_wait_reply(discussion, "!h moots", from_user=s.bot_id)
         assert "No upcoming moots" in reply["content"]["body"]
+    finally:
+        await s.app.stop()
+
+
+async def test_reminders_within_a_minute_of_each_other_are_both_sent_and_times_are_named_whole(
+        synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
+    s = await make_setup(synapse, make_user, tmp_path, reminders_before=["90s", "60s"])
+    sec, discussion, announcements = s.secretary, s.rooms["discussion"], s.rooms["announcements"]
+    try:
+        reply = await sec.send_and_wait_reply(discussion, "!h moot schedule next friday 19:00 Budget",
+                                              from_user=s.bot_id)
+        assert "'next friday 19:00' could mean" in reply["content"]["body"], reply["content"]["body"]
+        async with sec.listening() as listener:
+            reply = await sec.send_and_wait_reply(discussion, "!h moot schedule in 10m Check-in duration=5m",
+                                                  from_user=s.bot_id)
+            assert "Scheduled M-ops-1" in reply["content"]["body"]
+            s.clock.advance(timedelta(minutes=8, seconds=31))  # 89 s before the start
+            await listener.wait_for(announcements, _notice_key("M-ops-1/reminder-90s"),
+                                    description="the 90-second reminder")
+            s.clock.advance(timedelta(seconds=30))  # 59 s before the start
+            await listener.wait_for(announcements, _notice_key("M-ops-1/reminder-1m"),
+                                    description="the 60-second reminder")
+        reply = await sec.send_and_wait_reply(discussion, "!h help moot schedule", from_user=s.bot_id)
+        assert "at least 5m" in reply["content"]["body"], reply["content"]["body"]
     finally:
         await s.app.stop()

@@ -99,11 +99,15 @@ async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) 
         await v4.react(room, c, "5" + BARE)
         await v4.react(room, a, "1" + VS)
         await v4.react(room, a, "👍")  # not a vote
-        await outsider.react(room, a, "5" + VS)  # not a member
-        await outsider.react(room, b, "4" + VS)
+        refused = [await outsider.react(room, a, "5" + VS),  # not a member: refused and removed
+                   await outsider.react(room, b, "4" + VS)]
         await v2_listener.wait_for(room, lambda e: e.get("type") == "m.room.redaction" and e.get("redacts") == old
                                    and e.get("sender") == bot, description="the bot redacting v2's older score")
         dm = await outsider_listener.wait_for_invite()
+        for reaction in refused:
+            await outsider_listener.wait_for(room, lambda e: e.get("type") == "m.room.redaction"
+                                             and e.get("redacts") == reaction and e.get("sender") == bot,
+                                             description="the bot removing a refused reaction")
         await _settle(admin, room, bot, poll.number)
     await outsider.join(dm)
     told = await _dm_messages(outsider, dm, bot)
@@ -122,9 +126,11 @@ async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) 
                                         and e["content"].get("msgtype") == "m.image", description="the chart")
     assert image["content"]["url"].startswith("mxc://") and "Runoff" in image["content"]["body"]
 
-    # After close: not counted, and v1 is told once, privately.
+    # After close: not counted but refused and removed, and v1 is told once, privately.
     async with v1.listening() as listener:
         late = await v1.react(room, b, "1" + VS)
+        await listener.wait_for(room, lambda e: e.get("type") == "m.room.redaction" and e.get("redacts") == late,
+                                description="the bot removing the late reaction")
         invited = await listener.wait_for_invite()
         await v1.join(invited)
         # The invite comes before the message: wait for it rather than read the history at once.
@@ -136,14 +142,15 @@ async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) 
     closed = await app.db.polls.get(poll.number)
     assert sorted(map(sorted, (x.items() for x in await app.db.polls.ballots(poll.number)))) == \
         sorted(map(sorted, (x.items() for x in expected)))
-    assert late not in await app.db.polls.known_reaction_ids(poll.number)
+    assert (await app.db.polls.known_reaction_ids(poll.number))[late] == "refused"
     want = poll_result(closed, expected)  # tallied once, at close, and stored
     assert closed.result == want
     assert results["content"]["body"] == render_results(closed, want)[0]
     assert "Sushi" in results["content"]["body"] and "Turnout: 4 ballots" in results["content"]["body"]
 
 
-async def test_a_secret_poll_takes_ballots_by_dm(poll_bot) -> None:
+async def test_a_secret_poll_refuses_reactions_and_ballots_in_unencrypted_chats(poll_bot) -> None:
+    """Ballots in encrypted direct chats: tests/integration/test_secret_ballots_on_matrix.py."""
     app, admin, room, bot = (poll_bot[k] for k in ("app", "admin", "room", "bot"))
     v1 = poll_bot["voters"][0]
     poll = await _start_poll(admin, room, bot, "Secretary? | Ana | Ben secret", app)
@@ -156,30 +163,36 @@ async def test_a_secret_poll_takes_ballots_by_dm(poll_bot) -> None:
         await listener.wait_for(dm, lambda e: e.get("sender") == bot and "secret ballot" in e["content"].get("body", ""),
                                 description="the private explanation")
 
-    bad = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} Cat=3", from_user=bot)
-    assert '"Cat" is not an option' in bad["content"]["body"]
-    bad = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} A=7", from_user=bot)
-    assert "from 0 to 5" in bad["content"]["body"]
-    receipt = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} A=5 B=1", from_user=bot)
-    assert receipt["content"]["body"].startswith("Ballot received")
-    receipt = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} A=2 Ben=4", from_user=bot)
-    assert receipt["content"]["body"].startswith("Your new ballot replaces")
+    # The test's DMs are unencrypted (the plain client cannot read encrypted ones): every ballot is refused.
+    async with v1.listening() as listener:
+        ballot = await v1.send_text(dm, f"!h vote #{poll.number} A=5 B=1")
+        refusal = await listener.wait_for(dm, replies_to(ballot, sender=bot), description="the refusal")
+        await listener.wait_for(dm, lambda e: e.get("type") == "m.room.redaction" and e.get("redacts") == ballot,
+                                description="the bot removing the plaintext ballot")
+    assert refusal["content"]["body"].startswith(
+        f"I did not record this ballot: poll #{poll.number} is a secret ballot, and this chat is not encrypted, "
+        "so your scores would sit in plaintext on every homeserver in it. Nothing was recorded. "
+        "I removed your message from this chat. Open an encrypted direct chat with me")
+    removed = await v1.request("GET", f"/_matrix/client/v3/rooms/{dm}/event/{ballot}")
+    assert removed["content"] == {}
 
+    # A DM the person created (private_chat: the bot has no power to remove their messages there).
     admin_dm = await admin.create_room(preset="private_chat", invite=[bot], is_direct=True)
     async with admin.listening() as listener:
         await listener.wait_for(admin_dm, lambda e: e.get("state_key") == bot and e.get("type") == "m.room.member"
                                 and e["content"].get("membership") == "join", description="the bot joining the DM")
-    await admin.send_and_wait_reply(admin_dm, f"!h vote #{poll.number} A=1 B=5", from_user=bot)
+    refused = await admin.send_and_wait_reply(admin_dm, f"!h vote #{poll.number} A=1 B=5", from_user=bot)
+    assert "Nothing was recorded. Please delete your message from this chat: I could not remove it." \
+        in refused["content"]["body"]
 
     shown = await _settle(admin, room, bot, poll.number)
-    assert "2 voted" in shown["content"]["body"] and "Ana: " not in shown["content"]["body"]
+    assert "0 voted" in shown["content"]["body"]
+    assert await app.db.polls.turnout(poll.number) == 0
+    assert (await app.db.polls.export_user(v1.user_id))["secret_ballots_of_open_polls"] == []
     closed = await admin.send_and_wait_reply(room, f"!h poll close #{poll.number}", from_user=bot)
     assert "is closed" in closed["content"]["body"]
     done = await app.db.polls.get(poll.number)
-    assert done.result.totals == {"Ana": 3, "Ben": 9} and done.result.winners == ("Ben",)
-    assert (await app.db.polls.export_user(v1.user_id))["secret_ballots_of_open_polls"] == []
-    late = await v1.send_and_wait_reply(dm, f"!h vote #{poll.number} A=5", from_user=bot)
-    assert "is closed" in late["content"]["body"]
+    assert done.result.no_votes
 
 
 async def test_votes_survive_a_crash_nothing_lost_nothing_counted_twice(synapse: LocalSynapse, make_user,

@@ -90,8 +90,10 @@ async def test_a_failing_handler_does_not_stop_the_bot(bot) -> None:
 
 async def test_invites_from_strangers_are_declined_politely(bot, make_user) -> None:
     app, _admin, _room = bot
-    stranger = await make_user("stranger")
-    room_id = await stranger.create_room(name="Strange", preset="private_chat", invite=[app.config.bot.user_id])
+    stranger, friend = await make_user("stranger"), await make_user("friend")
+    # A group room (a room with just the stranger and the bot would be a direct chat: test_privacy.py).
+    room_id = await stranger.create_room(name="Strange", preset="private_chat",
+                                         invite=[app.config.bot.user_id, friend.user_id])
     async with stranger.listening() as listener:
         event = await listener.wait_for(room_id, lambda e: e.get("type") == "m.room.member"
                                         and e.get("state_key") == app.config.bot.user_id

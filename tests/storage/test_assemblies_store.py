@@ -86,3 +86,21 @@ async def test_declarations_requests_admissions_warnings_export_and_erase(db: Da
     assert empty == {"declarations": [], "pending_declarations": [], "admissions": [],
                      "warnings": []}
     await people.clear_warning(ALICE, RoomId("!room"))
+
+
+async def test_every_change_raises_the_generation_and_rooms_keep_their_alias(db: Database) -> None:
+    """A running bot reads the generation to notice another process's import (issue 11)."""
+    assert await db.assemblies.generation() == 0
+    party = Assembly("party", "Party", AssemblyKind.PARTY)
+    await db.assemblies.save(party)
+    await db.assemblies.save(Assembly("wg", "WG", AssemblyKind.WORKING_GROUP, parents=("party",)))
+    await db.assemblies.save(party)  # saving again is a change too: the bot cannot tell it from an edit
+    await db.assemblies.remove("wg")
+    assert await db.assemblies.generation() == 4
+    # Rooms are read from the store each time: they do not move the generation.
+    await db.assemblies.set_room("party", "space", RoomId("!space"))
+    await db.assemblies.set_alias(RoomId("!space"), "#party:example.org")
+    assert await db.assemblies.generation() == 4
+    room = await db.assemblies.room("!space")
+    assert room is not None and room.alias == "#party:example.org"
+    assert [r.alias for r in await db.assemblies.all_rooms()] == ["#party:example.org"]

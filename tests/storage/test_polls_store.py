@@ -114,3 +114,29 @@ async def test_told_once_reconciliation_and_privacy(db: Database) -> None:
     assert await db.polls.export_user("@a:x") == {"votes": [], "secret_ballots_of_open_polls": [],
                                                    "private_notices": [], "polls_started": []}
     assert await db.polls.ballots(n) == [{1: 5}]  # the anonymous count stays
+
+
+async def test_a_refused_vote_is_kept_refused_and_never_counted(db: Database) -> None:
+    poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
+    n = poll.number
+    assert await db.polls.refuse(n, vote("$early", "@late:x", 0, 5, 100), "not-eligible")
+    assert await db.polls.refuse(n, vote("$early", "@late:x", 0, 5, 100), "not-eligible")  # a replay: still refused
+    assert await db.polls.ballots(n) == [] and await db.polls.turnout(n) == 0
+    # A later vote of the same person on the same option is settled against counted votes only.
+    assert await db.polls.add_reaction(n, vote("$later", "@late:x", 0, 4, 300)) == (vote("$later", "@late:x", 0, 4, 300),)
+    assert not await db.polls.refuse(n, vote("$later", "@late:x", 0, 4, 300), "closed")  # taken before: stays taken
+    assert await db.polls.withdraw("$early") is None  # removing a refused vote changes nothing
+    assert await db.polls.known_reaction_ids(n) == {"$early": "refused", "$later": "live"}
+    assert await db.polls.ballots(n) == [{0: 4}]
+    votes = (await db.polls.export_user("@late:x"))["votes"]
+    assert [(v["event_id"], v["status"], v.get("refused_because")) for v in votes] == [
+        ("$early", "refused", "not-eligible"), ("$later", "counted", None)]
+
+
+async def test_the_registry_says_since_when_someone_is_a_member(db: Database) -> None:
+    assert await db.members.member_since("@sam:x") is None
+    await db.members.add("@sam:x", by="@admin:x", at=NOW)
+    await db.members.add("@sam:x", by="@admin:x", at=NOW + timedelta(days=1))  # already one: unchanged
+    assert await db.members.member_since("@sam:x") == NOW
+    await db.members.remove("@sam:x")
+    assert await db.members.member_since("@sam:x") is None

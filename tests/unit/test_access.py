@@ -238,3 +238,27 @@ def test_may_stay_agrees_with_decide_access(p: PersonFacts, slug: str) -> None:
     admitted = decide_access(p, FED[slug], FED, prefix="!h").admitted
     kept = may_stay(p, FED[slug], FED, now=NOW, prefix="!h").action is Enforcement.KEEP
     assert admitted == kept
+
+
+def test_a_participants_refusal_says_what_to_do_next() -> None:
+    """Issue 11: not "Join that first", but the exact next step, with the configured prefix."""
+    never_joined = decide(person(), "ward")
+    assert never_joined.reason == (
+        "Ward is open to participants of City, and you are not in it. Send `!h join city`, "
+        "accept the invite, then send `!h join ward` again.")
+    invite_waiting = decide(person(pending_invites={"city"}), "ward")
+    assert invite_waiting.reason == (
+        "Ward is open to participants of City. You have an invite to City that you have not accepted "
+        "yet: accept the invite to City first, then send `!h join ward` again.")
+    # A waiting invite grants nothing, and the public reason never tells the two apart.
+    assert invite_waiting.outcome is Outcome.REFUSE
+    assert invite_waiting.public_reason == never_joined.public_reason
+
+
+def test_a_statement_that_ends_a_sentence_gets_no_second_full_stop() -> None:
+    asked = decide(person(), "das")
+    assert "“I identify as disabled.” If it applies" in asked.reason
+    plain = FED.with_assembly(Assembly("tla", "TLA", AssemblyKind.ASSEMBLY, Access.SELF_IDENTIFIED,
+                                       declaration="I am trans", parents=("party",)))
+    reason = decide_access(person(), plain["tla"], plain, prefix="!h").reason
+    assert "“I am trans”. If it applies" in reason

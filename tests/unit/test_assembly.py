@@ -57,7 +57,7 @@ def fed() -> Federation:
 def test_enum_values_are_the_file_spellings() -> None:
     assert AssemblyKind("society-working-group") is AssemblyKind.SOCIETY_WORKING_GROUP
     assert [x.value for x in Access] == [
-        "open", "participants", "self-identified", "members", "invite"
+        "open", "participants", "self-identified", "members", "invite", "drawn"
     ]
     assert Purpose("community-advocacy") is Purpose.COMMUNITY_ADVOCACY
 
@@ -112,7 +112,7 @@ def test_command_parsers_give_typed_values_and_name_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown kind 'guild' \(allowed: party, working-group, "):
         parse_kind("guild")
     with pytest.raises(ValueError, match=r"unknown access 'secret' \(allowed: open, participants, "
-                                         r"self-identified, members, invite\)"):
+                                         r"self-identified, members, invite, drawn\)"):
         parse_access("secret")
     assert parse_slug("cardiff-west") == "cardiff-west"
     with pytest.raises(ValueError, match='"Cardiff West" is not a slug: a slug is 1–64 lowercase'):

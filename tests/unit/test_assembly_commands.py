@@ -48,7 +48,7 @@ def test_create_hands_the_handler_typed_values() -> None:
 @pytest.mark.parametrize(("text", "problem"), [
     ("media Media kind=guild", "kind=: unknown kind 'guild' (allowed: party, working-group, committee,"),
     ("media Media access=secret",
-     "access=: unknown access 'secret' (allowed: open, participants, self-identified, members, invite)"),
+     "access=: unknown access 'secret' (allowed: open, participants, self-identified, members, invite, drawn)"),
     ("media Media parent=Party", 'parent=: "Party" is not a slug: a slug is 1–64 lowercase letters'),
     ("Media Media", '<slug>: "Media" is not a slug'),
     ("media Media remit=" + "r" * (MAX_REMIT_LENGTH + 1),
@@ -82,6 +82,9 @@ def test_acting_on_an_assembly_one_does_not_manage_is_refused_by_the_declaration
 
 class FakeRegistryStore:
     """The registry store as ``AssemblyPermissions`` reads it: a federation and one room of ``wg``."""
+
+    async def generation(self) -> int:
+        return 1
 
     async def federation(self) -> Federation:
         return FEDERATION

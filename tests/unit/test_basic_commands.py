@@ -82,12 +82,22 @@ async def test_anyone_may_open_a_direct_chat(policy: InvitePolicy, edge: EdgeHar
 async def test_group_rooms_only_from_admins_and_officers(policy: InvitePolicy, edge: EdgeHarness) -> None:
     await policy.on_invite(RoomId("!a:test"), UserId(ADMIN), False)
     await policy.on_invite(RoomId("!s:test"), UserId("@sec:test"), False)
+    edge.gateway.joined["!x:test"] = {ALICE, "@bob:test"}
     await policy.on_invite(RoomId("!x:test"), UserId(ALICE), False)
-    assert edge.gateway.joins == ["!a:test", "!s:test"]
+    assert edge.gateway.joins == ["!a:test", "!s:test", "!x:test"]  # the bot looks before it declines
     [(room, reason)] = edge.gateway.leaves
     assert room == "!x:test"
     assert reason is not None and "a direct chat with me is always fine" in reason
     assert await edge.direct_chats.room_of(ADMIN) is None  # a group room is not a direct chat
+    assert await edge.direct_chats.room_of(ALICE) is None
+
+
+async def test_a_room_with_just_the_inviter_is_a_direct_chat_without_the_flag(policy: InvitePolicy,
+                                                                             edge: EdgeHarness) -> None:
+    edge.gateway.joined["!two:test"] = {ALICE}
+    await policy.on_invite(RoomId("!two:test"), UserId(ALICE), False)
+    assert edge.gateway.joins == ["!two:test"] and not edge.gateway.leaves
+    assert await edge.direct_chats.room_of(ALICE) == "!two:test"
 
 
 async def test_a_refused_join_is_logged_not_raised(policy: InvitePolicy, edge: EdgeHarness,

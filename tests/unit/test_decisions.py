@@ -212,7 +212,21 @@ def _field_changes(decision: Decision) -> list[tuple[str, Any]]:
         ("proposal", (decision.proposal or "") + "P"),
         ("score_totals", ((("X", 1),) if decision.score_totals is None else None)),
         ("supersedes", (decision.supersedes or "") + "S"),
+        ("recorded_by", "@forger:example.org"),
+        ("cites", (*decision.cites, "M-ops-9")),
+        ("without_quorum", not decision.without_quorum),
     ]
+
+
+def test_entries_recorded_before_the_later_fields_keep_their_hash() -> None:
+    # Computed with the record's code as it was before recorded_by / cites / without_quorum existed.
+    old = Decision(ref="D-ops-1", assembly="ops", level=Level.MOOT, method=Method.STAR_BALLOT, outcome="Spend",
+                   statement="Budget: Spend", topics=("budget",), decided_at=datetime(2026, 1, 1, 12, tzinfo=UTC),
+                   evidence=(EventId("$a"),), proposal="P-ops-1", score_totals=(("Spend", 5), ("Save", 1)))
+    assert chain_hash(GENESIS_HASH, old) == "16346b7b036b3f72fa7fd3b0100f1fe2570a24066bde35c330b61f8c23b77580"
+    assert "recorded_by" not in decision_to_json(old) and "cites" not in decision_to_json(old)
+    new = dataclasses.replace(old, recorded_by="@sec:example.org", cites=("M-ops-2",), without_quorum=True)
+    assert decision_from_json(json.loads(json.dumps(decision_to_json(new)))) == new
 
 
 def test_field_changes_cover_every_field() -> None:

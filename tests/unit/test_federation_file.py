@@ -105,7 +105,7 @@ def test_unknown_access_refused_with_allowed_values() -> None:
     err = refused(HEAD + "  - slug: a\n    name: A\n    kind: society\n    access: secret\n")
     assert str(err) == (
         "fed.yaml, line 9: access: unknown value 'secret' "
-        "(allowed: open, participants, self-identified, members, invite)"
+        "(allowed: open, participants, self-identified, members, invite, drawn)"
     )
 
 

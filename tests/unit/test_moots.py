@@ -121,6 +121,18 @@ def test_a_moot_needs_a_readable_time_and_a_topic() -> None:
         parse_when_and_topic("tomorrow")
     with pytest.raises(UserError, match="can't read 'someday'"):
         parse_when_and_topic("someday Budget")
+    # An error names the whole phrase that looks like a time, not only its first word.
+    with pytest.raises(UserError, match="can't read 'next week 19:00' as a time"):
+        parse_when_and_topic("next week 19:00 Budget review")
+    ambiguous = parse_when_and_topic("next friday 19:00 Budget")
+    assert (ambiguous.time.text, ambiguous.topic) == ("next friday 19:00", "Budget")
+
+
+def test_reminder_keys_tell_apart_offsets_within_a_minute() -> None:
+    """Issue 14: [90s, 60s] rounded to whole minutes shared one key, and the second was never sent."""
+    plan = plan_notices(a_moot(), reminder_offsets=[timedelta(seconds=90), timedelta(seconds=60), H])
+    keys = [n.key for n in plan if n.kind is NoticeKind.REMINDER]
+    assert keys == ["M-ops-1/reminder-60m", "M-ops-1/reminder-90s", "M-ops-1/reminder-1m"]
 
 
 def test_cancel_finish_minutes() -> None:

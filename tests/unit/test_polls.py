@@ -26,7 +26,7 @@ from harmony_matrix.polls.arguments import (
     parse_ballot,
     poll_start_spec,
 )
-from harmony_matrix.polls.eligibility import Electorate, VoterFacts, electorate_of, may_vote
+from harmony_matrix.polls.eligibility import Electorate, Span, VoterFacts, electorate_of, joined_spans, may_vote
 from harmony_matrix.polls.poll import (
     Eligibility,
     Poll,
@@ -320,11 +320,11 @@ def test_present_and_missing_seeds_make_up_all_six(present: list[str]) -> None:
 
 def _assembly(slug: str, *parents: str) -> Assembly:
     kind = AssemblyKind.PARTY if not parents else AssemblyKind.WORKING_GROUP
-    return Assembly(slug, slug.title(), kind, parents=parents)  # type: ignore[arg-type]
+    return Assembly(slug, slug.title(), kind, parents=parents)
 
 
-FED = Federation([_assembly("party"), _assembly("city", "party"), _assembly("ward", "city"),
-                  _assembly("wg", "party"), _assembly("other")])
+FED = Federation((_assembly("party"), _assembly("city", "party"), _assembly("ward", "city"),
+                  _assembly("wg", "party"), _assembly("other")))
 PARTICIPANTS = Eligibility.PARTICIPANTS
 
 
@@ -334,26 +334,66 @@ def test_participants_of_an_assembly_include_those_of_every_nested_one() -> None
     assert electorate_of(PARTICIPANTS, federation=FED, assembly="ward").assemblies == ("ward",)
 
 
+NOW_MS = timestamp_ms(NOW)
+ALWAYS = (Span(0),)
+
+
 def test_may_vote_agrees_with_federation_participates() -> None:
     for slug in FED.slugs:
         electorate = electorate_of(PARTICIPANTS, federation=FED, assembly=slug)
         for joined in FED.slugs:
-            facts = VoterFacts(joined_assemblies=frozenset({joined}))
-            assert may_vote(electorate, facts) == FED.participates(slug, {joined}), (slug, joined)
+            # The edge asks only the spaces of ``electorate.assemblies`` and passes their join spans.
+            facts = VoterFacts(spans=ALWAYS if joined in electorate.assemblies else ())
+            assert may_vote(electorate, facts, at=NOW_MS) == FED.participates(slug, {joined}), (slug, joined)
 
 
 def test_members_polls_ask_the_registry_only() -> None:
     electorate = electorate_of(Eligibility.MEMBERS, federation=FED, assembly="party")
     assert electorate == Electorate(Eligibility.MEMBERS) and electorate.asks_membership
-    assert may_vote(electorate, VoterFacts(is_member=True))
-    assert not may_vote(electorate, VoterFacts(joined_assemblies=frozenset({"party"}), joined_room=True))
+    assert may_vote(electorate, VoterFacts(spans=ALWAYS), at=NOW_MS)
+    # Having sent the reaction in the poll's room proves nothing about membership.
+    assert not may_vote(electorate, VoterFacts(sent_in_room=True), at=NOW_MS)
 
 
 def test_participants_outside_assemblies_are_the_people_in_the_room() -> None:
     for electorate in (electorate_of(PARTICIPANTS), electorate_of(PARTICIPANTS, federation=FED, assembly="gone")):
         assert electorate.asks_room and not electorate.asks_membership and not electorate.assemblies
-        assert may_vote(electorate, VoterFacts(joined_room=True))
-        assert not may_vote(electorate, VoterFacts(is_member=True))
+        assert may_vote(electorate, VoterFacts(sent_in_room=True), at=NOW_MS)  # Matrix let them send it there
+        assert may_vote(electorate, VoterFacts(spans=(Span(NOW_MS - 1),)), at=NOW_MS)
+        assert not may_vote(electorate, VoterFacts(), at=NOW_MS)
+
+
+def test_a_vote_counts_only_if_its_sender_was_eligible_when_it_was_sent() -> None:
+    members = electorate_of(Eligibility.MEMBERS)
+    registered = VoterFacts(spans=(Span(1_000),))  # registered at 1000 ms
+    assert not may_vote(members, registered, at=999)  # reacted before: refused, whatever happens later
+    assert may_vote(members, registered, at=1_000) and may_vote(members, registered, at=5_000)
+    a_while = VoterFacts(spans=(Span(100, 200), Span(300)))
+    assert [may_vote(members, a_while, at=t) for t in (99, 100, 199, 200, 299, 300)] == \
+        [False, True, True, False, False, True]
+
+
+def test_join_spans_follow_membership_events() -> None:
+    assert joined_spans([]) == ()
+    assert joined_spans([(100, "join")]) == (Span(100),)
+    # Any order in; a second join (a profile change) keeps the span open; leave and ban close it.
+    assert joined_spans([(300, "join"), (100, "join"), (200, "leave"), (150, "join")]) == (Span(100, 200), Span(300))
+    assert joined_spans([(50, "invite"), (60, "join"), (70, "ban")]) == (Span(60, 70),)
+    assert joined_spans([(10, "leave"), (20, "knock")]) == ()
+
+
+memberships = st.lists(st.tuples(st.integers(0, 50), st.sampled_from(["join", "leave", "ban", "invite"])),
+                       max_size=12, unique_by=lambda change: change[0])
+
+
+@given(memberships, st.integers(0, 60))
+def test_joined_at_a_moment_is_the_membership_of_the_last_event_before_it(changes: list[tuple[int, str]],
+                                                                         at: int) -> None:
+    spans = joined_spans(changes)
+    before = [membership for ts, membership in sorted(changes) if ts <= at]
+    assert any(span.covers(at) for span in spans) == (bool(before) and before[-1] == "join")
+    ends = [point for span in spans for point in (span.start, span.end) if point is not None]
+    assert ends == sorted(ends)  # spans are disjoint and in order
 
 
 def test_who_may_vote_in_words() -> None:

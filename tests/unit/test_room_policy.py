@@ -223,3 +223,12 @@ def test_room_state_is_a_copy() -> None:
     state = RoomState({(et.ROOM_JOIN_RULES, ""): content})
     content["join_rule"] = "invite"
     assert state.get(et.ROOM_JOIN_RULES) == {"join_rule": "public"}
+
+
+def test_every_room_has_a_readable_alias() -> None:
+    from harmony_matrix.assemblies.room_policy import room_alias, room_alias_localpart
+
+    assert room_alias("party", RoomKind.SPACE, "example.org") == "#party:example.org"
+    assert room_alias("cardiff-west", RoomKind.DISCUSSION, "localhost:8448") == "#cardiff-west-discussion:localhost:8448"
+    assert [room_alias_localpart("wg", kind) for kind in RoomKind] == [
+        "wg", "wg-discussion", "wg-announcements", "wg-votes", "wg-secretariat"]

@@ -176,7 +176,7 @@ async def test_refusals_name_who_and_where_with_the_prefix_used(edge: EdgeHarnes
     [reply] = await edge.say("!harmony secret", sender=ALICE)
     assert reply.body == "!harmony secret is for admins only."
     [reply] = await edge.say("!h whisper", sender=ALICE)
-    assert reply.body == "!h whisper works in a direct message with me."
+    assert reply.body == "!h whisper works in a direct message with me: a room with only you and me in it, which nobody joins without an invite."
     [reply] = await edge.say("!h secret", sender=ADMIN)
     assert reply.body == "admin things"
 
@@ -219,7 +219,8 @@ async def test_user_errors_are_answered_and_bugs_are_logged_with_a_reference(
     assert reply.body == "You cannot do that here, and here is why."
     [reply] = await edge.say("!harmony boom", sender=ALICE, event_id="$bug")
     assert reply.body == ("Sorry, something went wrong on my side while running !harmony boom. It has been "
-                          "logged (reference $bug); nothing was changed half-way that you need to undo.")
+                          "logged (reference $bug). Part of it may have been done before it failed: please "
+                          "check before trying again.")
     assert "kaboom" in caplog.text
     [reply] = await edge.say("!h ping", sender=ALICE)
     assert reply.body == "Pong! I'm listening."

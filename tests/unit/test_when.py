@@ -218,3 +218,16 @@ def test_reading_checks_the_form_and_resolving_places_it() -> None:
     assert read_when("in 1h").resolve(now=NOW, tz=LONDON, require_future=True) == NOW + timedelta(hours=1)
     with pytest.raises(UserError, match="in the past"):
         read_when("2026-01-01").resolve(now=NOW, tz=LONDON, require_future=True)
+
+
+def test_next_weekday_is_refused_naming_the_whole_phrase_and_both_dates() -> None:
+    """Issue 14: "next friday 19:00" means this coming Friday to some and the one after to others."""
+    when = read_when("next friday 19:00")  # NOW is Friday 27 March 2026, noon
+    with pytest.raises(UserError) as error:
+        when.resolve(now=NOW, tz=LONDON)
+    assert error.value.message == ("'next friday 19:00' could mean Fri 27 Mar or Fri 3 Apr; write friday 19:00 "
+                                   "for the coming one, or the date, e.g. 2026-04-03 19:00")
+    with pytest.raises(UserError, match="'next friday' needs a time of day"):
+        read_when("next friday")
+    with pytest.raises(UserError, match="can't read 'next week 19:00'"):
+        read_when("next week 19:00")

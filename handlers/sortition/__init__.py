@@ -1,0 +1,1 @@
+"""Draws by lot on Matrix: commands, the draw's life, seats and self-described features."""

@@ -1,0 +1,1 @@
+"""The ``sortition`` storage app: draws, witnesses, frozen pools, seats and self-described features."""

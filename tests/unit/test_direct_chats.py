@@ -1,0 +1,76 @@
+"""What counts as a direct chat (``handlers/matrix/direct.py``): the bot and exactly one person, in a
+room nobody joins without an invite, whatever flag created it. The same rule decides where private
+commands run and where the bot writes to someone privately."""
+
+from __future__ import annotations
+
+import pytest
+
+from handlers.matrix.gateway import Member
+from handlers.privacy import PrivacyCommands
+from harmony_matrix.event_types import ROOM_JOIN_RULES
+from harmony_matrix.ids import UserId
+from tests.fakes.gateway import FakeRoom
+from tests.fakes.harness import EdgeHarness
+
+BOT = "@bot:test"
+ALICE = "@alice:test"
+BOB = "@bob:test"
+TWO = "!two:test"
+REFUSAL = ("!h mydata works in a direct message with me: a room with only you and me in it, which nobody "
+           "joins without an invite.")
+
+
+@pytest.fixture
+def edge() -> EdgeHarness:
+    edge = EdgeHarness()
+    edge.add_handlers(PrivacyCommands(members=edge.members, holders={}))
+    return edge
+
+
+async def test_a_two_person_room_is_direct_whatever_created_it(edge: EdgeHarness) -> None:
+    edge.gateway.joined[TWO] = {BOT, ALICE}  # never recorded: no is_direct invite, not opened by the bot
+    assert await edge.direct.person_in(TWO) == ALICE
+    [file, reply] = await edge.say("!h mydata", sender=ALICE, room_id=TWO)
+    assert file.content["msgtype"] == "m.file"
+    assert reply.body.startswith("Here is everything I hold about you")
+
+
+async def test_a_third_person_joined_or_invited_makes_it_a_group_room(edge: EdgeHarness) -> None:
+    await edge.open_direct_chat(ALICE, TWO)  # recorded as her direct chat, then someone else came in
+    edge.gateway.joined[TWO] = {BOT, ALICE, BOB}
+    [reply] = await edge.say("!h mydata", sender=ALICE, room_id=TWO)
+    assert reply.body == REFUSAL
+
+    edge.gateway.joined[TWO] = {BOT, ALICE}
+    edge.gateway.member_lists[TWO] = [Member(UserId(BOB), "invite")]
+    assert not await edge.direct.is_direct(TWO)
+    [reply] = await edge.say("!h mydata", sender=ALICE, room_id=TWO)
+    assert reply.body == REFUSAL
+
+
+async def test_a_room_anyone_can_join_is_not_private(edge: EdgeHarness) -> None:
+    edge.gateway.joined[TWO] = {BOT, ALICE}
+    edge.gateway.state[(TWO, ROOM_JOIN_RULES, "")] = {"join_rule": "public"}
+    assert not await edge.direct.is_direct(TWO)
+    edge.gateway.state[(TWO, ROOM_JOIN_RULES, "")] = {"join_rule": "knock"}
+    assert await edge.direct.is_direct(TWO)
+
+
+async def test_the_sync_cache_answers_when_it_knows_the_room(edge: EdgeHarness) -> None:
+    edge.gateway.fake_client.rooms[TWO] = FakeRoom(users={BOT, ALICE, BOB}, invited_users={BOB})
+    assert not await edge.direct.is_direct(TWO)
+    edge.gateway.fake_client.rooms[TWO] = FakeRoom(users={BOT, ALICE})
+    assert await edge.direct.person_in(TWO) == ALICE
+    edge.gateway.fake_client.rooms[TWO] = FakeRoom(users={BOT, ALICE}, join_rule="restricted")
+    assert not await edge.direct.is_direct(TWO)
+
+
+async def test_the_bot_writes_privately_only_where_it_is_still_a_direct_chat(edge: EdgeHarness) -> None:
+    await edge.open_direct_chat(ALICE, TWO)
+    assert await edge.direct.room_for(ALICE) == TWO
+    edge.gateway.joined[TWO].add(BOB)
+    room = await edge.poster.dm(ALICE, "only for you")
+    assert room != TWO and edge.gateway.created[-1]["invite"] == [ALICE]
+    assert edge.gateway.bodies(room) == ["only for you"] and edge.gateway.bodies(TWO) == []
+    assert await edge.direct_chats.room_of(ALICE) == room
