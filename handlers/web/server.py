@@ -8,6 +8,7 @@ rendered as HTML (Jinja2, autoescaped) or returned as JSON under ``/api/v1``. Fe
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,8 @@ STATIC_CACHE = "public, max-age=86400"
 #: How far back the calendars reach.
 CALENDAR_PAST = timedelta(days=180)
 ATOM_ENTRIES = 50
+#: Rendered pages kept with the versions of what they show (the federation and assembly pages).
+RENDERED_PAGES = 1000
 SECURITY_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
                                 "form-action 'none'; frame-ancestors 'none'"),
@@ -91,7 +94,7 @@ class WebView:
         self.css = (HERE / "static" / "site.css").read_bytes()
         self._federation: tuple[Hashable, Federation] | None = None
         self._chain: tuple[Hashable, list[ChainEntry]] | None = None
-        self._rendered: dict[str, tuple[Hashable, bytes]] = {}  # the federation page, HTML and JSON
+        self._rendered: OrderedDict[str, tuple[Hashable, bytes]] = OrderedDict()
 
     async def federation(self) -> Federation:
         """The registry, reloaded only when it changed (parsing and validating it is most of a page)."""
@@ -149,28 +152,38 @@ class WebView:
         rooms = rooms_by_assembly(room_list)
         assert self._federation is not None
         key = (self._federation[0], tuple(room_list), known_names(federation, rooms, self.site))
-        kind = JSON_TYPE if request.path.startswith("/api/") else HTML_TYPE
-        cached = self._rendered.get(kind)
-        if cached is None or cached[0] != key:
-            body = self._body(request, "federation.html", federation_view(federation, rooms, self.site))
-            self._rendered[kind] = cached = (key, body)
-        return self._respond(request, cached[1], kind)
+        async def build() -> Mapping[str, Any]:
+            return federation_view(federation, rooms, self.site)
+
+        return await self._memoized(request, key, "federation.html", build)
 
     async def assembly_page(self, request: web.Request) -> web.StreamResponse:
-        """One assembly: moots, polls, decisions in force and the record, draws."""
+        """One assembly: moots, polls, decisions in force and the record, draws. Rendered again only when
+        something it shows changed (its inputs' versions are the cache key)."""
         slug = request.match_info["slug"]
         federation = await self.federation()
         if slug not in federation:
             raise web.HTTPNotFound(text=f"There is no assembly called {slug}.")
-        rooms = rooms_by_assembly(await self.record.rooms())
-        room_ids = [room.room_id for room in rooms.get(slug, {}).values()]
-        view = assembly_view(
-            slug, federation=federation, rooms=rooms, chain=await self.chain(),
-            moots=await self.record.moots(assemblies=[slug]), polls=await self.record.polls(room_ids=room_ids),
-            draws=await self.draws.records(slug) if record_is_public(slug, federation) else (),
-            site=self.site, now=self.clock())
-        assert view is not None
-        return self._page(request, "assembly.html", view)
+        own_rooms = tuple(await self.record.rooms(assemblies=[slug]))
+        rooms = rooms_by_assembly(own_rooms)
+        room_ids = [room.room_id for room in own_rooms]
+        chain = await self.chain()
+        moots = await self.record.moots(assemblies=[slug])
+        polls = await self.record.poll_stamps(room_ids=room_ids)
+        draws = await self.draws.records(slug) if record_is_public(slug, federation) else ()
+        now = self.clock()
+        assert self._federation is not None and self._chain is not None
+        key = (self._federation[0], self._chain[0], own_rooms, tuple(moots), tuple(m.ends_at > now for m in moots),
+               polls, json.dumps(draws, sort_keys=True, default=str), known_names(federation, rooms, self.site))
+
+        async def build() -> Mapping[str, Any]:
+            view = assembly_view(slug, federation=federation, rooms=rooms, chain=chain, moots=moots,
+                                 polls=await self.record.polls(room_ids=room_ids), draws=draws, site=self.site,
+                                 now=now)
+            assert view is not None
+            return view
+
+        return await self._memoized(request, key, "assembly.html", build)
 
     async def decisions_page(self, request: web.Request) -> web.StreamResponse:
         """The public decision record, newest first."""
@@ -256,6 +269,21 @@ class WebView:
         return self._respond(request, self.css, "text/css; charset=utf-8", cache=STATIC_CACHE)
 
     # -- rendering and caching --------------------------------------------------------------------
+
+    async def _memoized(self, request: web.Request, key: Hashable, template: str,
+                        build: Callable[[], Awaitable[Mapping[str, Any]]]) -> web.StreamResponse:
+        """The page for ``request`` rendered from ``build()``, or its body from the last time ``key`` (the
+        versions of everything it shows) was the same. Bounded: the least recently used go first."""
+        kind = JSON_TYPE if request.path.startswith("/api/") else HTML_TYPE
+        slot = f"{request.path}|{kind}"
+        cached = self._rendered.get(slot)
+        if cached is None or cached[0] != key:
+            cached = (key, self._body(request, template, await build()))
+        self._rendered[slot] = cached
+        self._rendered.move_to_end(slot)
+        while len(self._rendered) > RENDERED_PAGES:
+            self._rendered.popitem(last=False)
+        return self._respond(request, cached[1], kind)
 
     def _page(self, request: web.Request, template: str, view: Mapping[str, Any]) -> web.StreamResponse:
         kind = JSON_TYPE if request.path.startswith("/api/") else HTML_TYPE

@@ -29,6 +29,7 @@ from storage.consensus.decisions import DecisionStore
 from storage.consensus.models import DecisionEntry, MootRow
 from storage.consensus.moots import _moot as moot_from_row  # the one row -> Moot mapping
 from storage.core.models import ProcessedEvent
+from storage.polls.models import PollRow
 from storage.polls.stores import PollStore
 from storage.scope import ContextScope
 
@@ -62,11 +63,14 @@ class PublicQueries:
             rows = await AssemblyRow.all().order_by("position", "slug").values("data")
         return Federation(tuple(assembly_from_mapping(row["data"]) for row in rows))
 
-    async def rooms(self) -> list[AssemblyRoom]:
-        """Every room provisioned for an assembly (the secretariat among them: the caller decides)."""
+    async def rooms(self, *, assemblies: Collection[str] | None = None) -> list[AssemblyRoom]:
+        """The rooms provisioned for ``assemblies`` (or every assembly), the secretariat among them: the
+        caller decides what to show."""
         with self._scope():
-            rows = await AssemblyRoomRow.all().order_by("slug", "kind").values_list(
-                "slug", "kind", "room_id", "room_version")
+            query = AssemblyRoomRow.all()
+            if assemblies is not None:
+                query = query.filter(slug__in=list(assemblies))
+            rows = await query.order_by("slug", "kind").values_list("slug", "kind", "room_id", "room_version")
         return [AssemblyRoom(slug, RoomKind(kind), RoomId(room_id), version)
                 for slug, kind, room_id, version in rows if kind in RoomKind._value2member_map_]
 
@@ -117,6 +121,14 @@ class PublicQueries:
             found = [poll for room in room_ids
                      for poll in await self._polls.list_polls(room_id=room, limit=_POLLS_PER_ROOM)]
         return sorted((_scrub(poll) for poll in found), key=lambda poll: -poll.number)
+
+    async def poll_stamps(self, *, room_ids: Collection[str]) -> tuple[tuple[Any, ...], ...]:
+        """What changes in the polls of ``room_ids`` (a poll's question and options are fixed once it
+        opens; it changes only by closing, with its result): a cheap check before reloading them."""
+        with self._scope():
+            rows = await PollRow.filter(room_id__in=list(room_ids)).order_by("-id").values_list(
+                "id", "status", "closes_at", "closed_at")
+        return tuple(tuple(row) for row in rows)
 
     async def poll(self, number: int) -> Poll | None:
         """One poll, or None."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import AXE, WebSite, axe_violations, missing
+from web_support import AXE, WebSite, axe_violations, missing
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

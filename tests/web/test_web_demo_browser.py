@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import AXE, axe_violations, missing
+from web_support import AXE, axe_violations, missing
 from harmony_matrix.assemblies.federation_file import load_federation
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration, pytest.mark.backend_independent]

@@ -9,7 +9,7 @@ import feedparser
 import pytest
 from icalendar import Calendar
 
-from conftest import WebSite
+from web_support import WebSite
 from harmony_matrix.consensus.ical import render_ical
 from harmony_matrix.consensus.moots import MootStatus, cancel_moot
 

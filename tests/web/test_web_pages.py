@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from conftest import WebSite
+from web_support import WebSite
 from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref
 from web_seed import NAMES, PRIVATE, SECRETARY, room_id
 
