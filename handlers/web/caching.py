@@ -25,18 +25,22 @@ class Freshness:
     def __init__(self, clock: Callable[[], datetime], *, limit: int = 20_000) -> None:
         self._clock = clock
         self._limit = limit
-        self._seen: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[str, datetime, bytes]] = OrderedDict()
 
     def stamp(self, key: str, body: bytes) -> tuple[str, datetime]:
         """The ETag and Last-Modified of ``body`` served at ``key`` (a path and format)."""
-        etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
         current = self._seen.get(key)
-        if current is not None and current[0] == etag:
+        if current is not None and current[2] is body:  # a page served again from the render cache
             self._seen.move_to_end(key)
-            return current
+            return current[0], current[1]
+        etag = '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
+        if current is not None and current[0] == etag:
+            self._seen[key] = (etag, current[1], body)
+            self._seen.move_to_end(key)
+            return etag, current[1]
         now = self._clock().replace(microsecond=0)
         since = now if current is None else max(now, current[1] + timedelta(seconds=1))
-        self._seen[key] = (etag, since)
+        self._seen[key] = (etag, since, body)
         self._seen.move_to_end(key)
         while len(self._seen) > self._limit:
             self._seen.popitem(last=False)

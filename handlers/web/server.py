@@ -38,7 +38,8 @@ from handlers.web.views import (
 )
 from handlers.web.visibility import record_is_public
 from harmony_matrix.assemblies.federation import Federation
-from harmony_matrix.consensus.decisions import ChainEntry
+from harmony_matrix.assemblies.room_policy import AssemblyRoom
+from harmony_matrix.consensus.decisions import ChainEntry, verify_chain
 from harmony_matrix.config import Config
 
 __all__ = ["WebFeature", "WebView", "web_feature"]
@@ -50,7 +51,7 @@ HTML_TYPE = "text/html; charset=utf-8"
 #: Pages may be reused for a minute without asking; then a conditional request (ETag) is cheap.
 PAGE_CACHE = "public, max-age=60"
 STATIC_CACHE = "public, max-age=86400"
-#: How far back the calendars reach.
+#: How far back the calendars reach (from the start of that day).
 CALENDAR_PAST = timedelta(days=180)
 ATOM_ENTRIES = 50
 #: Rendered pages kept with the versions of what they show (the federation and assembly pages).
@@ -94,6 +95,8 @@ class WebView:
         self.css = (HERE / "static" / "site.css").read_bytes()
         self._federation: tuple[Hashable, Federation] | None = None
         self._chain: tuple[Hashable, list[ChainEntry]] | None = None
+        self._verified: tuple[Hashable, list[ChainEntry], list[str]] | None = None
+        self._rooms: tuple[Hashable, list[AssemblyRoom]] | None = None
         self._rendered: OrderedDict[str, tuple[Hashable, bytes]] = OrderedDict()
 
     async def federation(self) -> Federation:
@@ -103,20 +106,31 @@ class WebView:
             self._federation = (version, await self.record.federation())
         return self._federation[1]
 
+    async def rooms(self) -> tuple[Hashable, list[AssemblyRoom]]:
+        """Every provisioned room and the version it was read at, reloaded only when one changed."""
+        version = await self.record.rooms_fingerprint()
+        if self._rooms is None or self._rooms[0] != version:
+            self._rooms = (version, await self.record.rooms())
+        return self._rooms
+
     async def chain(self) -> list[ChainEntry]:
-        """The decision record, reloaded only when it grew (it is append-only). The decision page, which
-        says whether the record verifies, always reads it afresh (``fresh_chain``)."""
+        """The decision record, reloaded only when it grew (the store is append-only). The decision page,
+        which says whether the record verifies, checks every column (``verified_chain``)."""
         version = await self.record.chain_version()
         if self._chain is None or self._chain[0] != version:
             self._chain = (version, await self.record.chain())
         return self._chain[1]
 
-    async def fresh_chain(self) -> list[ChainEntry]:
-        """The record as stored now, for checking it (and the cache refreshed with it)."""
-        version = await self.record.chain_version()
-        chain = await self.record.chain()
-        self._chain = (version, chain)
-        return chain
+    async def verified_chain(self) -> tuple[list[ChainEntry], list[str]]:
+        """The record exactly as stored now and the problems ``verify_chain`` finds in it: reloaded and
+        checked again whenever any column of any entry changed (its fingerprint is one plain query)."""
+        fingerprint = await self.record.chain_fingerprint()
+        if self._verified is None or self._verified[0] != fingerprint:
+            version = await self.record.chain_version()
+            chain = await self.record.chain()
+            self._verified = (fingerprint, chain, verify_chain(chain))
+            self._chain = (version, chain)
+        return self._verified[1], self._verified[2]
 
     def application(self) -> web.Application:
         """The routes, the 404 page and the security headers."""
@@ -148,10 +162,10 @@ class WebView:
         """The assemblies tree. Rendered again only when the registry, the rooms or an officer's display
         name changed (it is the most visited page, and the same for everyone)."""
         federation = await self.federation()
-        room_list = await self.record.rooms()
+        rooms_version, room_list = await self.rooms()
         rooms = rooms_by_assembly(room_list)
         assert self._federation is not None
-        key = (self._federation[0], tuple(room_list), known_names(federation, rooms, self.site))
+        key = (self._federation[0], rooms_version, known_names(federation, rooms, self.site))
         async def build() -> Mapping[str, Any]:
             return federation_view(federation, rooms, self.site)
 
@@ -202,11 +216,11 @@ class WebView:
         """One decision, its evidence, links and place in the hash chain."""
         ref = request.match_info["ref"]
         federation = await self.federation()
-        chain = await self.fresh_chain()
+        chain, problems = await self.verified_chain()
         entry = next((e for e in chain if e.decision.ref.casefold() == ref.casefold()), None)
         evidence = await self.record.evidence_rooms(entry.decision.evidence) if entry else {}
-        view = decision_view(ref, federation=federation, rooms=rooms_by_assembly(await self.record.rooms()),
-                             chain=chain, evidence_rooms=evidence, site=self.site)
+        view = decision_view(ref, federation=federation, rooms=rooms_by_assembly((await self.rooms())[1]),
+                             chain=chain, problems=problems, evidence_rooms=evidence, site=self.site)
         if view is None:
             raise web.HTTPNotFound(text=f"There is no public decision {ref}.")
         return self._page(request, "decision.html", view)
@@ -215,7 +229,7 @@ class WebView:
         """One poll and, once closed, its results."""
         number = int(request.match_info["number"])
         view = poll_view(await self.record.poll(number), federation=await self.federation(),
-                         rooms=rooms_by_assembly(await self.record.rooms()), site=self.site)
+                         rooms=rooms_by_assembly((await self.rooms())[1]), site=self.site)
         if view is None:
             raise web.HTTPNotFound(text=f"There is no public poll #{number}.")
         return self._page(request, "poll.html", view)
@@ -242,13 +256,18 @@ class WebView:
         federation = await self.federation()
         if slug is not None and slug not in federation:
             raise web.HTTPNotFound(text=f"There is no assembly called {slug}.")
-        moots = await self.record.moots(assemblies=None if slug is None else [slug],
-                                        ending_after=self.clock() - CALENDAR_PAST)
-        shown = [m for m in moots if record_is_public(m.assembly, federation)]
-        name = f"{self.site.title}: moots" if slug is None else f"{federation[slug].name}: moots"
-        body = moot_calendar(shown, federation=federation, name=name, tz=self.site.tz, uid_domain=self.site.via,
-                             base_url=self.base_url)
-        return self._respond(request, body, ICAL_TYPE)
+        since = (self.clock() - CALENDAR_PAST).replace(hour=0, minute=0, second=0, microsecond=0)
+        assert self._federation is not None
+        key = (self._federation[0], await self.record.moots_fingerprint(), since)
+        cached = self._rendered.get(request.path)
+        if cached is None or cached[0] != key:
+            moots = await self.record.moots(assemblies=None if slug is None else [slug], ending_after=since)
+            shown = [m for m in moots if record_is_public(m.assembly, federation)]
+            name = f"{self.site.title}: moots" if slug is None else f"{federation[slug].name}: moots"
+            cached = (key, moot_calendar(shown, federation=federation, name=name, tz=self.site.tz,
+                                         uid_domain=self.site.via, base_url=self.base_url))
+            self._keep(request.path, cached)
+        return self._respond(request, cached[1], ICAL_TYPE)
 
     async def atom(self, request: web.Request) -> web.StreamResponse:
         """Decisions as Atom: the whole federation, or one assembly."""
@@ -279,11 +298,14 @@ class WebView:
         cached = self._rendered.get(slot)
         if cached is None or cached[0] != key:
             cached = (key, self._body(request, template, await build()))
-        self._rendered[slot] = cached
+        self._keep(slot, cached)
+        return self._respond(request, cached[1], kind)
+
+    def _keep(self, slot: str, rendered: tuple[Hashable, bytes]) -> None:
+        self._rendered[slot] = rendered
         self._rendered.move_to_end(slot)
         while len(self._rendered) > RENDERED_PAGES:
             self._rendered.popitem(last=False)
-        return self._respond(request, cached[1], kind)
 
     def _page(self, request: web.Request, template: str, view: Mapping[str, Any]) -> web.StreamResponse:
         kind = JSON_TYPE if request.path.startswith("/api/") else HTML_TYPE
@@ -337,7 +359,7 @@ class WebFeature:
         self.bind = bind
         self.port = port
         self._runner: web.AppRunner | None = None
-        #: The address it listens on once started (the real port when ``port`` is 0).
+        #: The address it listens on, once started.
         self.address: str | None = None
 
     def command_handlers(self) -> list[object]:
@@ -353,13 +375,17 @@ class WebFeature:
             return
         runner = web.AppRunner(self.view.application(), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.bind, self.port)
-        await site.start()
+        try:
+            await web.TCPSite(runner, self.bind, self.port).start()
+        except OSError as exc:
+            # The bot's work (votes, moots, decisions) goes on without its web view.
+            await runner.cleanup()
+            log.error("the public web view cannot listen on %s port %d (%s); check web.bind and web.port. "
+                      "The bot runs without it.", self.bind, self.port, exc.strerror or exc)
+            return
         self._runner = runner
-        sockets = [s.getsockname() for s in getattr(site._server, "sockets", None) or ()]  # noqa: SLF001
-        port = sockets[0][1] if sockets else self.port
         host = f"[{self.bind}]" if ":" in self.bind else self.bind
-        self.address = f"http://{host}:{port}"
+        self.address = f"http://{host}:{self.port}"
         log.info("public web view listening on %s", self.address)
 
     async def stop(self) -> None:

@@ -25,7 +25,7 @@ from handlers.web.visibility import linked_room_kinds, poll_is_public, record_is
 from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import AssemblyRoom, RoomKind
-from harmony_matrix.consensus.decisions import ChainEntry, chain_hash, verify_chain
+from harmony_matrix.consensus.decisions import ChainEntry, chain_hash
 from harmony_matrix.consensus.moots import Moot, MootStatus
 from harmony_matrix.consensus.precedence import Link, decisions_in_force, overridden_by
 from harmony_matrix.polls.poll import Poll
@@ -201,10 +201,10 @@ def assembly_view(slug: str, *, federation: Federation, rooms: Rooms, chain: Seq
 
 
 def decision_view(ref: str, *, federation: Federation, rooms: Rooms, chain: Sequence[ChainEntry],
-                  evidence_rooms: Mapping[str, str], site: Site) -> dict[str, Any] | None:
+                  problems: Sequence[str], evidence_rooms: Mapping[str, str], site: Site) -> dict[str, Any] | None:
     """A decision's page: the decision, its evidence as matrix.to links, what it supersedes and what
-    overrides it, its hash and whether the record verifies. None when there is no such decision or
-    it is not public."""
+    overrides it, its hash and whether the record verifies (``problems``: what ``verify_chain`` found in
+    ``chain``). None when there is no such decision or it is not public."""
     entry = next((e for e in chain if e.decision.ref.casefold() == ref.casefold()), None)
     if entry is None or not record_is_public(entry.decision.assembly, federation):
         return None
@@ -219,7 +219,6 @@ def decision_view(ref: str, *, federation: Federation, rooms: Rooms, chain: Sequ
         room = linkable.get(evidence_rooms.get(event_id, ""))
         evidence.append({"event_id": event_id, "room": room.kind.value if room else None,
                          "link": event_link(room.room_id, event_id, via=site.via) if room else None})
-    problems = verify_chain(chain)
     view = decision_summary(decision, federation, tz)
     view.update(
         api_version=1,

@@ -17,6 +17,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tortoise.models import Model
+
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.federation_file import assembly_from_mapping
 from harmony_matrix.assemblies.room_policy import AssemblyRoom, RoomKind
@@ -92,6 +94,19 @@ class PublicQueries:
         seq, hash_ = head
         return count, int(seq), str(hash_)
 
+    async def rooms_fingerprint(self) -> int:
+        """A fingerprint of every provisioned room (a room added, replaced or removed changes it)."""
+        return await _fingerprint(self._scope, AssemblyRoomRow, "id")
+
+    async def chain_fingerprint(self) -> int:
+        """A fingerprint of every column of every stored entry: equal exactly while nothing in the record
+        changed, appended or not (checking it costs one plain query, not a reload)."""
+        return await _fingerprint(self._scope, DecisionEntry, "seq")
+
+    async def moots_fingerprint(self) -> int:
+        """A fingerprint of every moot as stored (any change to any moot changes it)."""
+        return await _fingerprint(self._scope, MootRow, "id")
+
     async def chain(self) -> list[ChainEntry]:
         """The whole decision record, in order (precedence and the chain check need all of it)."""
         return await self._decisions.chain()
@@ -142,6 +157,15 @@ class PublicQueries:
         with self._scope():
             rows = await ProcessedEvent.filter(event_id__in=list(event_ids)).values_list("event_id", "room_id")
         return {event_id: RoomId(room_id) for event_id, room_id in rows}
+
+
+async def _fingerprint(scope: ContextScope, model: type[Model], order: str) -> int:
+    """Every row of ``model``'s table, as the database returns it, hashed (values only, nothing read
+    into the program: private columns of a table go into the hash and nowhere else)."""
+    with scope():
+        client = model._meta.db
+        _, rows = await client.execute_query(f'SELECT * FROM "{model._meta.db_table}" ORDER BY "{order}"')
+    return hash(tuple(tuple(row) for row in rows))
 
 
 def _scrub(poll: Poll) -> Poll:

@@ -14,6 +14,7 @@ from harmony_matrix.consensus.moots import Moot, MootStatus
 from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.polls.poll import PollSpec
 from harmony_matrix.polls.results import poll_result
+from storage.consensus.models import DecisionEntry
 from storage.database import Database
 from storage.public.draws import PublicDraws
 from storage.public.queries import PublicQueries
@@ -58,3 +59,25 @@ async def test_public_queries_return_the_record_without_personal_fields(database
     assert (await public.poll(poll.number)) == listed and await public.poll(poll.number + 1) is None
     assert await public.evidence_rooms(["$cmd1", "$cmd2"]) == {"$cmd1": "!votes:example.org"}
     assert await PublicDraws.of(db).records(None) == []
+
+
+async def test_fingerprints_change_exactly_when_a_stored_row_does(database: Database) -> None:
+    public = PublicQueries.of(database)
+    empty = await public.chain_fingerprint()
+    await database.consensus.decisions.append(
+        lambda n: Decision(ref=make_decision_ref("ops", n), assembly="ops", level=Level.MOOT, method=Method.CONSENSUS,
+                           outcome="adopted", statement="Original", topics=("budget",), decided_at=NOW),
+        assembly="ops")
+    appended = await public.chain_fingerprint()
+    assert appended != empty and await public.chain_fingerprint() == appended
+    version = await public.chain_version()
+    with public._scope():  # an edit behind the store's back (it has no update)
+        await DecisionEntry.filter(seq=1).update(statement="Edited")
+    assert await public.chain_fingerprint() not in (appended, empty)
+    assert await public.chain_version() == version  # the cheap version sees appends only
+    moots = await public.moots_fingerprint()
+    await database.consensus.moots.create(
+        lambda ref: Moot(ref=ref, assembly="ops", topic="T", starts_at=NOW, duration=timedelta(hours=1),
+                         scheduled_at=NOW, scheduled_by=UserId("@s:example.org")),
+        assembly="ops", room_id=RoomId("!r:example.org"))
+    assert await public.moots_fingerprint() != moots

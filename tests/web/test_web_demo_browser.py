@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from web_support import AXE, axe_violations, missing
 from harmony_matrix.assemblies.federation_file import load_federation
+from web_support import AXE, axe_violations, missing
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.integration, pytest.mark.backend_independent]
 REPO = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ import feedparser
 import pytest
 from icalendar import Calendar
 
-from web_support import WebSite
 from harmony_matrix.consensus.ical import render_ical
 from harmony_matrix.consensus.moots import MootStatus, cancel_moot
+from web_support import WebSite
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

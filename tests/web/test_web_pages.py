@@ -4,18 +4,22 @@ pages show, nothing private appears anywhere, and conditional requests work."""
 from __future__ import annotations
 
 import html
+import logging
 import re
+import sqlite3
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from web_support import WebSite
+from handlers.web.server import web_feature
 from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref
-from web_seed import NAMES, PRIVATE, SECRETARY, room_id
+from storage.public.queries import PublicQueries
+from web_seed import NAMES, PRIVATE, SECRETARY, SERVER, FakeNames
+from web_support import WebSite, web_config
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -251,5 +255,30 @@ async def test_security_headers_and_404_pages(web_site: WebSite) -> None:
     assert headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_room_ids_in_the_seed_are_what_pages_link() -> None:
-    assert room_id("party", "secretariat") in PRIVATE
+async def test_a_record_changed_behind_the_bots_back_no_longer_verifies(web_site: WebSite) -> None:
+    first = web_site.seeded.decisions["Meet on Tuesdays at 19:00"].ref
+    assert (await fetch_json(web_site, f"/api/v1/decisions/{first}"))["chain"]["record_verifies"] is True
+    database = web_site.db.url.removeprefix("sqlite://")
+    with sqlite3.connect(database) as connection:  # an edit straight in the database, as an intruder would
+        connection.execute("UPDATE consensus_decision SET statement = 'Meet on Fridays' WHERE ref = ?", (first,))
+    document = await fetch_json(web_site, f"/api/v1/decisions/{first}")
+    assert document["statement"] == "Meet on Fridays"
+    assert document["chain"]["entry_matches"] is False and document["chain"]["record_verifies"] is False
+    status, body, _ = await fetch(web_site, f"/decisions/{first}")
+    assert "does not verify" in body and "does not match its hash" in body
+
+
+async def test_off_unless_enabled_and_a_busy_port_does_not_stop_the_bot(
+        web_site: WebSite, caplog: pytest.LogCaptureFixture) -> None:
+    port = int(web_site.url.rsplit(":", 1)[1])
+    common: dict[str, Any] = {"record": PublicQueries.of(web_site.db), "via": SERVER, "names": FakeNames(),
+                              "clock": lambda: datetime.now(UTC)}
+    off = web_feature(web_config(port, enabled=False), **common)
+    await off.start()
+    assert off.view is None and off.address is None
+    busy = web_feature(web_config(port), **common)
+    with caplog.at_level(logging.ERROR, logger="handlers.web.server"):
+        await busy.start()
+    assert busy.address is None and f"cannot listen on 127.0.0.1 port {port}" in caplog.text
+    await busy.stop()
+    assert (await fetch(web_site, "/"))[0] == 200  # the first one still serves
