@@ -16,6 +16,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 ACTION = "org.harmony.action"
 
 
+@pytest.mark.postgres_too
 async def test_an_action_from_a_decision_is_reminded_and_closed_by_its_owner(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path, action_reminder_before="1d")

@@ -175,6 +175,7 @@ async def _dm_from_bot(user: TestMatrixUser, listener, bot_id: str) -> str:
     return room_id
 
 
+@pytest.mark.postgres_too
 async def test_getting_in_follows_each_access_rule_and_nothing_private_is_posted_or_logged(
         bot, make_user, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -19,6 +19,7 @@ AGREE, ASIDE, DISAGREE, BLOCK = "👍", "🤷", "👎", "🛑"
 CHECK = "org.harmony.consensus_check"
 
 
+@pytest.mark.postgres_too
 async def test_a_block_with_its_reason_stops_a_verdict_until_a_ballot_overrides_it(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path)

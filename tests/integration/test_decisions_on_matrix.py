@@ -34,6 +34,7 @@ async def _cli(*args: str) -> tuple[int, str]:
     return process.returncode or 0, out.decode() + err.decode()
 
 
+@pytest.mark.postgres_too
 async def test_deadlock_ballot_becomes_a_decision_and_an_all_thing_decision_overrides_it(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path)

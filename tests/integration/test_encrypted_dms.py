@@ -88,6 +88,7 @@ async def test_an_encrypted_dm_gets_help_answered_encrypted(bot, make_user, tmp_
     assert (await alice.raw_event(dm, reply.event_id))["content"]["device_id"] == app.client.device_id
 
 
+@pytest.mark.postgres_too
 async def test_an_admin_keeps_the_registry_in_an_encrypted_dm(bot, tmp_path: Path, make_user, e2ee_users) -> None:
     app, admin_plain = bot
     bot_id = app.config.bot.user_id

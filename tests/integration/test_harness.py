@@ -14,8 +14,6 @@ from matrix_client import MakeUser, TestMatrixUser, of_type
 from harmony_app.local_synapse import LocalSynapse
 from storage.admin import create_postgres_database, drop_postgres_database
 
-pytestmark = pytest.mark.backend_independent
-
 
 def _text(body: str):
     def predicate(event: dict) -> bool:

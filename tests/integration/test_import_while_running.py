@@ -18,7 +18,7 @@ from matrix_client import TestMatrixUser
 from tests.fakes.html_check import assert_readable
 
 # The bot keeps its data in SQLite here whatever the backend of the run: SQLite is what this is about.
-pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.backend_independent]
+pytestmark = [pytest.mark.asyncio(loop_scope="session")]
 
 #: How soon the running bot must answer with an assembly imported by another process.
 VISIBLE_WITHIN_S = 5.0

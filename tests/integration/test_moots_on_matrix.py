@@ -19,6 +19,7 @@ def _notice_key(key: str):  # type: ignore[no-untyped-def]
     return lambda event: ((event.get("content") or {}).get(MOOT) or {}).get("key") == key
 
 
+@pytest.mark.postgres_too
 async def test_notices_arrive_survive_a_restart_once_and_cancelling_drops_them(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path)

@@ -80,6 +80,7 @@ async def _dm_messages(user: TestMatrixUser, room_id: str, bot: str) -> list[str
             if e.get("sender") == bot and e.get("type") == "m.room.message"]
 
 
+@pytest.mark.postgres_too
 async def test_a_poll_counts_reactions_and_posts_results_with_a_chart(poll_bot) -> None:
     app, feature, admin, room, bot = (poll_bot[k] for k in ("app", "feature", "admin", "room", "bot"))
     v1, v2, v3, v4 = poll_bot["voters"]
@@ -195,6 +196,7 @@ async def test_a_secret_poll_refuses_reactions_and_ballots_in_unencrypted_chats(
     assert done.result.no_votes
 
 
+@pytest.mark.postgres_too
 async def test_votes_survive_a_crash_nothing_lost_nothing_counted_twice(synapse: LocalSynapse, make_user,
                                                                        tmp_path: Path) -> None:
     admin = await make_user("crash-poll-admin")

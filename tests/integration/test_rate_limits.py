@@ -43,6 +43,7 @@ async def limited_synapse(tmp_path_factory: pytest.TempPathFactory) -> AsyncIter
         await server.stop()
 
 
+@pytest.mark.postgres_too
 async def test_a_poll_and_thirty_commands_at_once_lose_nothing_under_a_binding_rate_limit(
         limited_synapse: LocalSynapse, tmp_path: Path) -> None:
     outcome = await run_scenario(limited_synapse, tmp_path, name="load", timeout=300)

@@ -36,6 +36,7 @@ async def _vote(s: Setup, listener: Any, votes_room: str, scores: dict[str, str]
         await voter.react(votes_room, option["event_id"], key)
 
 
+@pytest.mark.postgres_too
 async def test_deputy_add_and_remove_change_power_in_every_room(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     s = await make_setup(synapse, make_user, tmp_path)

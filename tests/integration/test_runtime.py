@@ -111,6 +111,7 @@ async def test_messages_from_the_bot_itself_and_notices_are_ignored(bot) -> None
     assert not [e for e in listener.events if replies_to(notice_id)(e)]
 
 
+@pytest.mark.postgres_too
 async def test_crash_between_commands_loses_nothing_and_answers_once(synapse: LocalSynapse, make_user,
                                                                     tmp_path: Path) -> None:
     """SIGKILL the bot; a command sent while it is down is answered exactly once after the restart,

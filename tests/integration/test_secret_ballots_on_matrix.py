@@ -79,6 +79,7 @@ async def _timeline(user: TestMatrixUser, room: str) -> list[dict[str, Any]]:
     return events
 
 
+@pytest.mark.postgres_too
 async def test_ballots_in_encrypted_dms_are_counted_and_removed(ballot_bot, make_user, tmp_path: Path) -> None:
     app, room, bot = ballot_bot["app"], ballot_bot["room"], ballot_bot["bot"]
     poll = await _secret_poll(ballot_bot)

@@ -237,6 +237,7 @@ async def test_delegates_drawn_per_branch_with_witnesses_verified_by_bare_python
         await app.stop()
 
 
+@pytest.mark.postgres_too
 async def test_council_admits_only_its_drawees_and_infeasible_quotas_announce_nothing(
         synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
     sec, w1, w2 = [await make_user(n) for n in ("sec", "w1", "w2")]

@@ -17,7 +17,6 @@ from harmony_matrix.consensus.decisions import Decision, Level, Method, make_dec
 from harmony_matrix.ids import UserId
 from storage.database import open_database
 
-pytestmark = pytest.mark.backend_independent
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 

@@ -1,12 +1,11 @@
 """Fixtures of the web view's tests (helpers in ``web_support.py``): the demo-like federation served by
-the web view on loopback, and Debian's chromium under playwright."""
+the web view on loopback (the ``browser`` fixture is in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest_asyncio
 
@@ -14,24 +13,7 @@ from handlers.web.server import web_feature
 from storage.database import open_database
 from storage.public.queries import PublicQueries
 from web_seed import SERVER, FakeNames, seed_demo
-from web_support import CHROMIUM, CHROMIUM_ARGS, FakeDraws, WebSite, free_port, missing, web_config
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser() -> AsyncIterator[Any]:
-    """Debian's chromium under playwright (playwright never downloads a browser here)."""
-    if not CHROMIUM.exists():
-        missing(f"no chromium at {CHROMIUM}")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        missing("the playwright package is not installed")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+from web_support import FakeDraws, WebSite, free_port, web_config
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -1,22 +1,24 @@
-"""Helpers of the web view's tests: a seeded web view on loopback, Debian's chromium under playwright,
-axe-core in its pages (the fixtures in ``conftest.py`` use them; tests import them from here, since
-``conftest`` names a different module in each test folder)."""
+"""Helpers of the web view's tests: a seeded web view on loopback (the fixtures in ``conftest.py`` use
+them; tests import them from here, since ``conftest`` names a different module in each test folder).
+The browser and axe-core helpers live in ``tests/browser_support.py``, shared with the demo's test, and
+are re-exported here."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from browser_support import AXE, CHROMIUM, CHROMIUM_ARGS, axe_violations, missing
 from handlers.web.server import WebFeature
 from harmony_matrix.config import Config, parse_config
 from storage.database import Database
 from web_seed import Seeded
+
+__all__ = ["AXE", "CHROMIUM", "CHROMIUM_ARGS", "DRAW_RECORD", "HIDDEN_DRAW", "FakeDraws", "WebSite", "axe_violations",
+           "free_port", "missing", "web_config"]
 
 DRAW_RECORD = {
     "ref": "S-operational-working-group-1", "purpose": "Delegates to the regional assembly",
@@ -33,30 +35,6 @@ class FakeDraws:
 
     async def records(self, assembly: str | None) -> Sequence[Mapping[str, Any]]:
         return [r for r in (DRAW_RECORD, HIDDEN_DRAW) if assembly is None or r["assembly"] == assembly]
-
-
-CHROMIUM = Path(os.environ.get("HARMONY_CHROMIUM", "/usr/bin/chromium"))
-AXE = Path(os.environ.get("HARMONY_AXE_JS", Path.home() / ".cache/harmony-matrix/web-test/node_modules/axe-core/axe.min.js"))
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-def missing(what: str) -> None:
-    """Skip on a developer's machine without the browser or axe-core; fail under CI (never skipped there)."""
-    message = f"{what}; .ci/run installs it (see tests/web/test_web_browser.py)"
-    if os.environ.get("CI"):
-        pytest.fail(message)  # never skipped in CI
-    pytest.skip(message)
-
-
-async def axe_violations(page: Any) -> list[tuple[str, str, list[str]]]:
-    """The serious and critical WCAG 2.1 A/AA (and best-practice) violations axe-core finds in ``page``
-    (its context must bypass the pages' Content-Security-Policy, which forbids scripts)."""
-    await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-    violations = await page.evaluate("""async () => (await axe.run(document, {
-        runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}
-    })).violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))""")
-    return [(v["id"], v["impact"], v["nodes"][:3]) for v in violations if v["impact"] in ("serious", "critical")]
 
 
 def free_port() -> int:
