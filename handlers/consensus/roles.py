@@ -36,6 +36,7 @@ from harmony_matrix.commands import (
 from harmony_matrix.consensus.ballots import Ballot, BallotKind, ballot_origin, candidate_of
 from harmony_matrix.consensus.roles import (
     HowDecided,
+    Mandate,
     RoleAssignment,
     RoleChange,
     add_deputy,
@@ -91,12 +92,11 @@ class Roles:
         if registered is None or registered.secretary is None:
             return []
         now = self.clock()
-        seeded = set_secretary([], assembly=assembly, user=registered.secretary, since=now,
-                               how_decided=HowDecided.APPOINTED)
+        appointed = Mandate(since=now, how_decided=HowDecided.APPOINTED)
+        seeded = set_secretary([], assembly=assembly, user=registered.secretary, mandate=appointed)
         roles = list(seeded.assignments)
         for deputy in registered.deputies:
-            roles = list(add_deputy(roles, assembly=assembly, user=deputy, since=now,
-                                    how_decided=HowDecided.APPOINTED).assignments)
+            roles = list(add_deputy(roles, assembly=assembly, user=deputy, mandate=appointed).assignments)
         await self.roles.apply(RoleChange(tuple(roles), tuple(roles), ()), at=now)
         return roles
 
@@ -110,8 +110,9 @@ class Roles:
         now = self.clock()
         tz = self.assemblies.tz_of(assembly)
         term_ends = term.resolve(now=now, tz=tz, require_future=True) if term else None
-        change = set_secretary(await self.current(assembly), assembly=assembly, user=user, since=now,
-                               how_decided=HowDecided.CONSENSUS, term_ends=term_ends, evidence=[EventId(ctx.event_id)])
+        change = set_secretary(await self.current(assembly), assembly=assembly, user=user,
+                               mandate=Mandate(since=now, how_decided=HowDecided.CONSENSUS, term_ends=term_ends,
+                                               evidence=(EventId(ctx.event_id),)))
         await self.apply(change, assembly=assembly, reason=f"secretary set by {ctx.sender}")
         until = f" until {format_local(term_ends, tz)}" if term_ends else ""
         await ctx.reply(f"{user} is now the secretary of {assembly}{until}.")
@@ -121,8 +122,9 @@ class Roles:
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def deputy_add(self, ctx: CommandContext, user: UserId) -> None:
         assembly = require_assembly(ctx.room.assembly)
-        change = add_deputy(await self.current(assembly), assembly=assembly, user=user, since=self.clock(),
-                            how_decided=HowDecided.CONSENSUS, evidence=[EventId(ctx.event_id)])
+        change = add_deputy(await self.current(assembly), assembly=assembly, user=user,
+                            mandate=Mandate(since=self.clock(), how_decided=HowDecided.CONSENSUS,
+                                            evidence=(EventId(ctx.event_id),)))
         await self.apply(change, assembly=assembly, reason=f"deputy added by {ctx.sender}")
         await ctx.reply(f"{user} is now a deputy of {assembly}.")
 
