@@ -162,11 +162,12 @@ def validate_election(
     current: Iterable[RoleAssignment],
     *,
     assembly: str,
-    role: Role,
+    role: Role | None,
     options: Sequence[UserId],
     seats: int = 1,
 ) -> None:
-    """Check an ``election start`` before a poll is created, so nothing is recorded half-way."""
+    """Check an ``election start`` before a poll is created, so nothing is recorded half-way. ``role``
+    None: an office other than secretary or deputy (``harmony_matrix.consensus.offices``)."""
     if len(set(options)) != len(options):
         raise UserError("each candidate may be listed only once")
     if len(options) < 2:
