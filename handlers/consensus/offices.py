@@ -304,12 +304,12 @@ class Offices:
         assert ballot.poll_ref is not None
         if race is not None:
             await self.offices.save_race(ballot_started(race, ballot_id=ballot.id, poll_ref=ballot.poll_ref))
-        source = f" from race {race.ref}" if race is not None else ""
+        source = f" (race {race.ref})" if race is not None else ""
         await ctx.reply((f"{warning}\n" if warning else "")
-                        + f"The election of {post.what(assembly)}{source} is open in the votes room as poll "
-                          f"{ballot.poll_ref}: score each candidate 0–5 ({', '.join(ballot.options)}). It closes by "
-                          f"itself in {format_duration(self.settings.ballot_duration)}, or a secretary closes it "
-                          f"there with: {ctx.prefix} poll close {ballot.poll_ref}")
+                        + f"The {post.title.lower()} election is open in the votes room as poll "
+                          f"{ballot.poll_ref}{source}: score each candidate 0–5 ({', '.join(ballot.options)}). It "
+                          f"closes by itself in {format_duration(self.settings.ballot_duration)}, or a secretary "
+                          f"closes it there with: {ctx.prefix} poll close {ballot.poll_ref}")
 
     @command("office appoint", summary="Appoint someone to an appointed office, such as the Treasurer.",
              example="!h office appoint treasurer @cy:example.org",

@@ -73,8 +73,9 @@ async def test_a_race_from_declaration_to_elected_secretary_and_an_appointed_tre
         async with sec.listening() as listener:
             opened = await say(sec, "!h election start secretary")
             assert opened.startswith(warning), opened
-            poll_ref = opened.split("as poll ")[1].split(":")[0]
-            assert "The election of the Secretary of ops from race E-ops-1 is open" in opened, opened
+            poll_ref = opened.split("as poll ")[1].split(" ")[0]
+            assert f"The secretary election is open in the votes room as poll {poll_ref} (race E-ops-1): " \
+                in opened, opened
             assert opened.endswith(f"closes it there with: !h poll close {poll_ref}"), opened
             assert f"voting in E-ops-1 has begun (poll {poll_ref}): your name stays on the ballot" \
                 in await say(sec, "!h withdraw")
