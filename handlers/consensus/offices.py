@@ -65,6 +65,7 @@ from harmony_matrix.when import format_duration, format_local
 log = logging.getLogger(__name__)
 
 _OFFICE = Param("office", help="secretary, deputy, or one of the party's offices (see offices)", parser=str.lower)
+_HOLDER = (_OFFICE, Param("user", help="their Matrix ID", parser=parse_user))
 _ASSEMBLY = Param("assembly", help="the assembly (the room's, if left out)", parser=parse_slug, optional=True)
 
 
@@ -95,6 +96,11 @@ class Offices:
 
     def _office(self, assembly: str, name: str) -> Office:
         return find_office(self.offices_of(assembly), name, assembly=assembly)
+
+    def _room_office(self, ctx: CommandContext, name: str) -> tuple[str, Office]:
+        """The room's assembly and its office called ``name`` (for the secretaries' commands)."""
+        assembly = self._assembly(ctx, None)
+        return assembly, self._office(assembly, name)
 
     def _assembly(self, ctx: CommandContext, named: str | None) -> str:
         slug = named or ctx.room.assembly
@@ -199,8 +205,7 @@ class Offices:
                              metavar="N"),),
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def declare(self, ctx: CommandContext, office: str, seats: int | None) -> None:
-        assembly = self._assembly(ctx, None)
-        post = self._office(assembly, office)
+        assembly, post = self._room_office(ctx, office)
         races = await self._races(assembly)
         now = self.clock()
         race = await self.offices.open_race(
@@ -284,8 +289,7 @@ class Offices:
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def election_start(self, ctx: CommandContext, office: str, options: tuple[UserId, ...] | None,
                              seats: int | None) -> None:
-        assembly = self._assembly(ctx, None)
-        post = self._office(assembly, office)
+        assembly, post = self._room_office(ctx, office)
         require_elected(post, assembly)
         race = next((r for r in await self._races(assembly) if r.office == post.name), None)
         if race is not None and options:
@@ -313,11 +317,10 @@ class Offices:
 
     @command("office appoint", summary="Appoint someone to an appointed office, such as the Treasurer.",
              example="!h office appoint treasurer @cy:example.org",
-             params=(_OFFICE, Param("user", help="their Matrix ID", parser=parse_user)),
+             params=_HOLDER,
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def appoint_to(self, ctx: CommandContext, office: str, user: UserId) -> None:
-        assembly = self._assembly(ctx, None)
-        post = self._office(assembly, office)
+        assembly, post = self._room_office(ctx, office)
         holding = appoint(post, await self.offices.holdings(assembly), assembly=assembly, user=user,
                           since=self.clock(), by=UserId(ctx.sender), evidence=(EventId(ctx.event_id),))
         if post.party and not await self.members.is_member(user):
@@ -331,11 +334,10 @@ class Offices:
 
     @command("office vacate", summary="End someone's appointment to an office.",
              example="!h office vacate treasurer @cy:example.org",
-             params=(_OFFICE, Param("user", help="their Matrix ID", parser=parse_user)),
+             params=_HOLDER,
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def vacate_office(self, ctx: CommandContext, office: str, user: UserId) -> None:
-        assembly = self._assembly(ctx, None)
-        post = self._office(assembly, office)
+        assembly, post = self._room_office(ctx, office)
         if post.name in OFFICE_CHOICES:
             raise UserError(f"the {post.name} changes with {ctx.prefix} secretary set, {ctx.prefix} deputy remove "
                             f"or an election")
