@@ -157,8 +157,8 @@ class ConsensusFeature:
             "petitions_signed": await stores.petitions.signed_by(user_id),
             "consensus_checks": await stores.checks.of_user(user_id),
             "action_items": await stores.actions.of_user(user_id),
-            "offices": [{"assembly": h.assembly, "office": h.office, "since": h.since.isoformat(), "how": h.filling.value}
-                        for h in await stores.offices.history(user_id)],
+            "offices": [{"assembly": h.assembly, "office": h.office, "since": h.mandate.since.isoformat(),
+                         "how_decided": h.mandate.how_decided.value} for h in await stores.offices.history(user_id)],
             "races_stood_in": await stores.offices.standing_in(user_id),
         }
 

@@ -328,7 +328,7 @@ class Offices:
                 f"I can't appoint {user} as {post.what(assembly)}: the Party Secretaries must be registered party "
                 f"members, and the membership registry does not list them."), f"appointing {post.name}")
             return
-        await self.offices.change_holders(ended=(), begun=(holding,), at=holding.since)
+        await self.offices.change_holders(ended=(), begun=(holding,), at=holding.mandate.since)
         names = await display_names(self.poster.gateway, [user])
         await ctx.reply(f"{names[user]} is now {post.what(assembly)}, appointed by {ctx.sender}.")
 
@@ -367,7 +367,8 @@ class Offices:
         post = self._office(ballot.assembly, role)
         now = self.clock()
         ended, begun = elect_holders(post, await self.offices.holdings(ballot.assembly), assembly=ballot.assembly,
-                                     winners=winners, decided_at=now, poll_ref=poll_ref, evidence=ballot.evidence)
+                                     winners=winners, decided_at=now, term_ends=now + self.settings.elected_term,
+                                     poll_ref=poll_ref, evidence=ballot.evidence)
         await self.offices.change_holders(ended=ended, begun=begun, at=now, ballot=ballot)
         room = await self.assemblies.room(ballot.assembly, "announcements", fallback=ballot.room_id)
         await self.poster.notice(

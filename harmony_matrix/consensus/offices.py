@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from harmony_matrix.consensus.roles import HowDecided, Role, RoleAssignment
+from harmony_matrix.consensus.roles import HowDecided, Mandate, Role, RoleAssignment
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import EventId, UserId
 from harmony_matrix.refs import make_ref
@@ -120,17 +120,14 @@ class PrivateRefusal(UserError):
 
 @dataclass(frozen=True)
 class Holding:
-    """``user`` holds ``office`` (a configured Party Secretary's office) of ``assembly`` since ``since``,
-    appointed (``by`` the secretary who did) or elected (``decision_ref``: the poll)."""
+    """``user`` holds ``office`` (a configured Party Secretary's office) of ``assembly`` by ``mandate``
+    (since when, appointed or elected, until when, the evidence); ``by``: the secretary who appointed them."""
 
     assembly: str
     office: str
     user: UserId
-    since: datetime
-    filling: Filling
+    mandate: Mandate
     by: UserId | None = None
-    evidence: tuple[EventId, ...] = ()
-    decision_ref: str | None = None
 
 
 def _held(holdings: Iterable[Holding], *, assembly: str, office: str) -> list[Holding]:
@@ -153,8 +150,8 @@ def appoint(office: Office, holdings: Iterable[Holding], *, assembly: str, user:
         taken = ", ".join(h.user for h in held)
         raise UserError(f"{office.what(assembly)} is held by {taken}: vacate it first "
                         f"(office vacate {office.name} {held[0].user})")
-    return Holding(assembly=assembly, office=office.name, user=user, since=since, filling=Filling.APPOINTED,
-                   by=by, evidence=tuple(evidence))
+    return Holding(assembly=assembly, office=office.name, user=user, by=by,
+                   mandate=Mandate(since=since, how_decided=HowDecided.APPOINTED, evidence=tuple(evidence)))
 
 
 def vacate(office: Office, holdings: Iterable[Holding], *, assembly: str, user: UserId) -> Holding:
@@ -166,15 +163,16 @@ def vacate(office: Office, holdings: Iterable[Holding], *, assembly: str, user: 
 
 
 def elect_holders(office: Office, holdings: Iterable[Holding], *, assembly: str, winners: Sequence[UserId],
-                  decided_at: datetime, poll_ref: str | None, evidence: Sequence[EventId] = ()
-                  ) -> tuple[list[Holding], list[Holding]]:
-    """An election's winners take a configured elected office: (holdings that end, holdings that begin).
-    A winner who holds it already keeps it, with the new poll as its evidence."""
+                  decided_at: datetime, term_ends: datetime | None, poll_ref: str | None,
+                  evidence: Sequence[EventId] = ()) -> tuple[list[Holding], list[Holding]]:
+    """An election's winners take a configured elected office for a term: (holdings that end, holdings
+    that begin). A winner who held it already begins a fresh term, with the new poll as its evidence."""
     if not winners or len(set(winners)) != len(winners):
         raise ValueError("an election result needs distinct winners")
     ended = _held(holdings, assembly=assembly, office=office.name)
-    begun = [Holding(assembly=assembly, office=office.name, user=winner, since=decided_at, filling=Filling.ELECTED,
-                     evidence=tuple(evidence), decision_ref=poll_ref) for winner in winners]
+    mandate = Mandate(since=decided_at, how_decided=HowDecided.ELECTION, term_ends=term_ends,
+                      evidence=tuple(evidence), decision_ref=poll_ref)
+    begun = [Holding(assembly=assembly, office=office.name, user=winner, mandate=mandate) for winner in winners]
     return ended, begun
 
 
@@ -377,8 +375,8 @@ def office_board(offices: Sequence[Office], *, assembly: str, roles: Iterable[Ro
             holders = tuple(HeldBy(a.user, _HOW[a.how_decided], a.term_ends) for a in roles
                             if a.assembly == assembly and a.role.value == office.name)
         else:
-            holders = tuple(HeldBy(h.user, h.filling.value) for h in _held(holdings, assembly=assembly,
-                                                                              office=office.name))
+            holders = tuple(HeldBy(h.user, _HOW[h.mandate.how_decided], h.mandate.term_ends)
+                            for h in _held(holdings, assembly=assembly, office=office.name))
         vacant = max(0, office.seats - len(holders)) if office.seats is not None else 0
         lines.append(OfficeLine(office, holders, vacant, _open_race(office, races, assembly)))
     drawn = tuple(HeldBy(user, "drawn by lot") for user in dict.fromkeys(seated))

@@ -335,7 +335,8 @@ class HoldingRow(Model):
     office = fields.CharField(max_length=16)
     user = fields.CharField(max_length=_ID)
     since = fields.DatetimeField()
-    filling = fields.CharField(max_length=16)  # appointed | elected
+    how_decided = fields.CharField(max_length=16)  # appointed | election
+    term_ends = fields.DatetimeField(null=True)
     by = fields.CharField(max_length=_ID, null=True)
     evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
     decision_ref = fields.CharField(max_length=_REF, null=True)

@@ -10,13 +10,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from harmony_matrix.consensus.ballots import Ballot
-from harmony_matrix.consensus.offices import Candidacy, Filling, Holding, Race, RaceStatus, make_race_ref
+from harmony_matrix.consensus.offices import Candidacy, Holding, Race, RaceStatus, make_race_ref
+from harmony_matrix.consensus.roles import HowDecided, Mandate
 from harmony_matrix.ids import EventId, UserId
 from storage.consensus.ballots import settle_ballot
 from storage.consensus.models import HoldingRow, RaceRow
 from storage.consensus.numbering import insert_numbered
 from storage.scope import ContextScope
-from storage.timestamps import as_utc
+from storage.timestamps import as_utc, as_utc_or_none
 
 
 def _race(row: RaceRow) -> Race:
@@ -36,9 +37,10 @@ def _candidates(race: Race) -> list[dict[str, str | None]]:
 
 def _holding(row: HoldingRow) -> Holding:
     return Holding(
-        assembly=row.assembly, office=row.office, user=UserId(row.user), since=row.since.astimezone(UTC),
-        filling=Filling(row.filling), by=None if row.by is None else UserId(row.by),
-        evidence=tuple(EventId(e) for e in row.evidence or ()), decision_ref=row.decision_ref)
+        assembly=row.assembly, office=row.office, user=UserId(row.user), by=None if row.by is None else UserId(row.by),
+        mandate=Mandate(since=row.since.astimezone(UTC), how_decided=HowDecided(row.how_decided),
+                        term_ends=None if row.term_ends is None else row.term_ends.astimezone(UTC),
+                        evidence=tuple(EventId(e) for e in row.evidence or ()), decision_ref=row.decision_ref))
 
 
 class OfficeStore:
@@ -112,10 +114,12 @@ class OfficeStore:
                                             ended_at__isnull=True).using_db(connection).update(
                         ended_at=as_utc(at, "at"))
                 for new in begun:
+                    mandate = new.mandate
                     await HoldingRow.create(
-                        assembly=new.assembly, office=new.office, user=new.user, since=as_utc(new.since, "since"),
-                        filling=new.filling.value, by=new.by, evidence=list(new.evidence),
-                        decision_ref=new.decision_ref, using_db=connection)
+                        assembly=new.assembly, office=new.office, user=new.user, by=new.by,
+                        since=as_utc(mandate.since, "since"), how_decided=mandate.how_decided.value,
+                        term_ends=as_utc_or_none(mandate.term_ends, "term_ends"), evidence=list(mandate.evidence),
+                        decision_ref=mandate.decision_ref, using_db=connection)
                 if ballot is not None:
                     await settle_ballot(ballot, connection)
 

@@ -20,6 +20,7 @@ from harmony_matrix.consensus.offices import (
     race_decided,
     stand,
 )
+from harmony_matrix.consensus.roles import HowDecided, Mandate
 from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.database import Database
 
@@ -71,8 +72,9 @@ async def test_holders_change_with_history(database: Database) -> None:
     await store.change_holders(ended=(), begun=(held,), at=NOW)
     assert await store.holdings("party") == [held]
     assert await store.holdings("ops") == []
-    successor = Holding(assembly="party", office="treasurer", user=BO, since=NOW + timedelta(days=1),
-                        filling=Filling.APPOINTED, by=ANN)
+    successor = Holding(assembly="party", office="treasurer", user=BO, by=ANN, mandate=Mandate(
+        since=NOW + timedelta(days=1), how_decided=HowDecided.ELECTION, term_ends=NOW + timedelta(days=366),
+        evidence=(EventId("$poll"),), decision_ref="7"))
     await store.change_holders(ended=(held,), begun=(successor,), at=NOW + timedelta(days=1))
     assert await store.holdings() == [successor]
     assert await store.history(CY) == [held]

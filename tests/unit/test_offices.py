@@ -28,7 +28,7 @@ from harmony_matrix.consensus.offices import (
     vacate,
     withdraw,
 )
-from harmony_matrix.consensus.roles import HowDecided, Role, RoleAssignment
+from harmony_matrix.consensus.roles import HowDecided, Mandate, Role, RoleAssignment
 from harmony_matrix.errors import UserError
 from harmony_matrix.ids import UserId
 
@@ -131,7 +131,7 @@ def test_a_vacant_post_opens_its_race_and_a_held_one_needs_a_declaration() -> No
 def test_appointed_offices_are_filled_by_the_secretaries_without_election() -> None:
     treasurer = find_office(party(), "treasurer", assembly="party")
     held = appoint(treasurer, [], assembly="party", user=CY, since=NOW, by=ANN)
-    assert (held.user, held.filling, held.by) == (CY, Filling.APPOINTED, ANN)
+    assert (held.user, held.mandate.how_decided, held.mandate.since, held.by) == (CY, HowDecided.APPOINTED, NOW, ANN)
     with pytest.raises(UserError, match="@cy:example.org already holds the Treasurer of party"):
         appoint(treasurer, [held], assembly="party", user=CY, since=NOW, by=ANN)
     with pytest.raises(UserError, match="is held by @cy:example.org: vacate it first"):
@@ -144,13 +144,15 @@ def test_appointed_offices_are_filled_by_the_secretaries_without_election() -> N
 
 
 def test_an_elected_configured_office_takes_the_winners() -> None:
-    old = Holding(assembly="party", office="chair", user=ANN, since=NOW, filling=Filling.ELECTED)
-    other = Holding(assembly="party", office="treasurer", user=DI, since=NOW, filling=Filling.APPOINTED)
+    old = Holding(assembly="party", office="chair", user=ANN, mandate=Mandate(NOW, HowDecided.ELECTION))
+    other = Holding(assembly="party", office="treasurer", user=DI, mandate=Mandate(NOW, HowDecided.APPOINTED))
+    ends = NOW + timedelta(days=365)
     ended, begun = elect_holders(CHAIR, [old, other], assembly="party", winners=[BO, CY], decided_at=NOW,
-                                 poll_ref="4")
+                                 term_ends=ends, poll_ref="4")
     assert ended == [old]
-    assert [(h.user, h.filling, h.decision_ref) for h in begun] == [(BO, Filling.ELECTED, "4"),
-                                                                   (CY, Filling.ELECTED, "4")]
+    assert [(h.user, h.mandate) for h in begun] == [
+        (BO, Mandate(NOW, HowDecided.ELECTION, term_ends=ends, decision_ref="4")),
+        (CY, Mandate(NOW, HowDecided.ELECTION, term_ends=ends, decision_ref="4"))]
 
 
 def test_the_board_lists_holders_how_they_came_vacancies_and_races() -> None:
@@ -160,7 +162,7 @@ def test_the_board_lists_holders_how_they_came_vacancies_and_races() -> None:
              RoleAssignment("ops", CY, Role.SECRETARY, NOW, HowDecided.APPOINTED)]
     chair_race = declare_race(CHAIR, [], ref="E-party-3", assembly="party", seats=None, by=ANN, now=NOW)
     board = office_board(offices, assembly="party", roles=roles, holdings=[
-        Holding(assembly="party", office="chair", user=DI, since=NOW, filling=Filling.ELECTED)],
+        Holding(assembly="party", office="chair", user=DI, mandate=Mandate(NOW, HowDecided.ELECTION))],
         seated=[CY, CY], races=[chair_race])
     summary = [(line.office.name, [(h.user, h.how) for h in line.holders], line.vacant,
                 line.race.ref if line.race else None) for line in board]
