@@ -234,7 +234,7 @@ class Offices:
         running = next((r for r in races if r.office == post.name), None)
         vacant = 0
         if running is None:  # a vacancy opens the race; say why not before storing anything
-            vacant = next(line.vacant for line in await self._board(slug) if line.office.name == post.name)
+            vacant = next((line.vacant for line in await self._board(slug) if line.office.name == post.name), 0)
             open_by_vacancy(post, races, ref="", assembly=slug, vacant=vacant, now=self.clock())
         eligibility = await self._eligibility(slug, sender)
         secretary = await self._secretary(slug)
@@ -250,7 +250,8 @@ class Offices:
                                   user=sender, eligibility=eligibility, now=now, secretary=secretary,
                                   event_id=event_id),
                 assembly=slug)
-            opened = f" {post.what(slug).capitalize()} is vacant, so your standing opened race {race.ref}."
+            what = post.what(slug)
+            opened = f" {what[0].upper()}{what[1:]} is vacant, so your standing opened race {race.ref}."
         else:
             race = stand(running, post, user=sender, eligibility=eligibility, now=now, secretary=secretary,
                          event_id=event_id)

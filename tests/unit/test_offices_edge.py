@@ -25,12 +25,15 @@ async def test_races_and_offices_through_the_router(tmp_path: Path) -> None:
         await assemblies.apply_federation(Federation((  # type: ignore[attr-defined]
             Assembly(slug="party", name="The Party", kind="party", access="open", secretary=SEC),
             Assembly(slug="ops", name="Operations", kind="working-group", access="open", secretary=SEC,
-                     parents=("party",)))))
+                     parents=("party",)),
+            Assembly(slug="media", name="Media", kind="working-group", access="open", parents=("party",)))))
         ops = await assemblies.rooms_of("ops")  # type: ignore[attr-defined]
         party = await assemblies.rooms_of("party")  # type: ignore[attr-defined]
         harness.join(BOT, *ops.values(), *party.values())
         harness.join(SEC, *ops.values(), *party.values())
-        harness.join(PAT, ops["space"], ops["discussion"], party["space"], party["discussion"])
+        media = await assemblies.rooms_of("media")  # type: ignore[attr-defined]
+        harness.join(BOT, *media.values())
+        harness.join(PAT, ops["space"], ops["discussion"], party["space"], party["discussion"], media["discussion"])
         await harness.db.members.add(MEM, by=ADMIN, at=harness.now)
         dms = {PAT: "!dm-pat:test", MEM: "!dm-mem:test"}
         for user, dm_room in dms.items():
@@ -44,6 +47,7 @@ async def test_races_and_offices_through_the_router(tmp_path: Path) -> None:
 
         room = ops["discussion"]
         assert "no race is declared for the Secretary of ops, and it is held" in await say("!h stand secretary", PAT, room)
+        assert "seats drawn by lot are filled by a draw" in await say("!h stand seat", PAT, room)
         declared = await say("!h race declare deputy seats=2", SEC, ops["secretariat"])
         assert "Race E-ops-1 for the Deputy secretary of ops is open: anyone taking part in ops may stand" in declared
         assert "🏁 Race E-ops-1: the Deputy secretary of ops (2 seats)" in declared  # also in the announcements room
@@ -61,6 +65,12 @@ async def test_races_and_offices_through_the_router(tmp_path: Path) -> None:
             "!h withdraw deputy", PAT, room)
         assert "You no longer stand in race E-ops-2" in await say("!h withdraw", PAT, room)
         assert "you do not stand in an open race in ops" in await say("!h withdraw", PAT, room)
+
+        # Media has no secretary: the post is vacant, and standing for it opens its race.
+        opened = await say("!h stand secretary media", PAT, dm)
+        assert ("You stand for the Secretary of media in race E-media-1. The Secretary of media is vacant, so your "
+                f"standing opened race E-media-1. Standing now: {PAT}.") in opened, opened
+        assert "race E-media-1 (open, 1 seat): @pat:test" in await say("!h offices media", PAT, dm)
 
         await say("!h race declare secretary", SEC, party["secretariat"])
         refused = await say("!h stand secretary party", PAT, dm)  # asked in a direct chat: the reason in place
