@@ -53,6 +53,13 @@ class SeatDirectory(Protocol):
     async def seat_moderators(self, slug: str) -> frozenset[str]: ...
 
 
+class SeatHolders(Protocol):
+    """What the consensus feature reads of the seats drawn by lot, to list them beside the offices: who
+    holds a seat of an assembly now."""
+
+    async def seat_holders(self, slug: str) -> frozenset[str]: ...
+
+
 class AssemblySeating(Protocol):
     """What the sortition feature uses of the assemblies feature: the registry, an assembly's rooms,
     and telling it that the seats of an assembly changed (power levels, invitations, enforcement)."""

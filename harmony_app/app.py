@@ -117,13 +117,17 @@ def _build_consensus(services: Services) -> Feature:
     from handlers.consensus.feature import ConsensusFeature
     from handlers.polls.feature import PollsFeature
 
+    from handlers.sortition.feature import SortitionFeature
+
     settings = services.config.consensus
     assemblies = services.features.get("assemblies")
     polls = services.features.get("polls")
+    sortition = services.features.get("sortition")
     return ConsensusFeature(
         stores=services.db.consensus, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
         polls=polls if isinstance(polls, PollsFeature) else None,
+        seats=sortition if isinstance(sortition, SortitionFeature) else None,
         poster=services.poster, gateway=services.gateway, scheduler=services.scheduler, clock=services.clock,
         prefix=services.config.display_prefix,
         settings=ConsensusSettings(

@@ -198,6 +198,36 @@ class AssemblyRulesConfig(_Strict):
         return None if value is None else _share(value)
 
 
+#: Office names every assembly has (``harmony_matrix.consensus.offices``): not for ``party_offices``.
+_BUILT_IN_OFFICES = ("secretary", "deputy", "seat")
+
+
+class PartyOfficeConfig(_Strict):
+    """One entry of ``consensus.party_offices``: a Party Secretary's office of the party-wide body."""
+
+    name: str = Field(description="What people type, e.g. treasurer (lowercase letters, digits, hyphens).")
+    title: str = Field(description="What is shown, e.g. Treasurer.")
+    filled: Literal["elected", "appointed"] = Field(
+        default="elected", description="Elected (races, STAR ballots) or appointed by the secretaries.")
+    seats: int = Field(default=1, ge=1, le=50, description="How many hold it at once.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", value):
+            raise ValueError(f"must be 1 to 16 lowercase letters, digits or hyphens, starting with a letter (got {value!r})")
+        if value in _BUILT_IN_OFFICES:
+            raise ValueError(f"{value} is an office every assembly has already")
+        return value
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value.strip() or len(value) > 60:
+            raise ValueError("must be 1 to 60 characters")
+        return value.strip()
+
+
 class ConsensusConfig(_Strict):
     """``consensus``: proposals, moots, roles and elections."""
 
@@ -220,6 +250,21 @@ class ConsensusConfig(_Strict):
     minutes_copies: dict[str, list[str]] = Field(
         default_factory=dict, description="Per assembly (by slug): assemblies whose rooms also get its minutes.")
     action_reminder_before: float = Field(default=86400.0, description="How long before an action is due its owner is reminded.")
+    party_offices: list[PartyOfficeConfig] = Field(
+        default_factory=lambda: [PartyOfficeConfig(name="treasurer", title="Treasurer", filled="appointed")],
+        description="The Party Secretaries' offices of the party-wide body besides its secretary and deputies.")
+    min_members_to_elect: int = Field(
+        default=4, ge=0, le=100000,
+        description="Members an assembly should have before it elects a secretary (a warning, not a refusal).")
+
+    @field_validator("party_offices")
+    @classmethod
+    def _distinct_offices(cls, value: list[PartyOfficeConfig]) -> list[PartyOfficeConfig]:
+        names = [office.name for office in value]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"office {repeated[0]} is listed twice")
+        return value
 
     @field_validator("reminders_before", mode="before")
     @classmethod

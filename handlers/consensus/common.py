@@ -22,6 +22,7 @@ from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.config import AssemblyRulesConfig, ConsensusConfig
 from harmony_matrix.consensus.checks import Thresholds
+from harmony_matrix.consensus.offices import DEFAULT_MIN_MEMBERS_TO_ELECT, Filling, Office
 from harmony_matrix.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class ConsensusSettings:
     per_assembly: Mapping[str, AssemblyRules] = field(default_factory=dict)
     minutes_copies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     action_reminder_before: timedelta = timedelta(hours=24)
+    party_offices: tuple[Office, ...] = ()  # the party-wide body's offices besides secretary and deputies
+    min_members_to_elect: int = DEFAULT_MIN_MEMBERS_TO_ELECT
 
     def thresholds_for(self, slug: str) -> Thresholds:
         """How a consensus check in ``slug`` is read."""
@@ -179,7 +182,8 @@ async def display_names(gateway: MatrixGateway, users: Iterable[str]) -> dict[st
 
 def consensus_rules(config: ConsensusConfig) -> dict[str, Any]:
     """The rule settings of ``ConsensusSettings`` read from the ``consensus`` config section: thresholds
-    and quorum (with each assembly's own), where minutes are copied, when action owners are reminded."""
+    and quorum (with each assembly's own), where minutes are copied, when action owners are reminded, the
+    party-wide body's offices and the membership an assembly should have before it elects."""
     sense = config.sense
 
     def thresholds(own: AssemblyRulesConfig | None = None) -> Thresholds:
@@ -196,4 +200,7 @@ def consensus_rules(config: ConsensusConfig) -> dict[str, Any]:
                          for slug, own in config.assembly_rules.items()},
         "minutes_copies": {slug: tuple(copies) for slug, copies in config.minutes_copies.items()},
         "action_reminder_before": timedelta(seconds=config.action_reminder_before),
+        "party_offices": tuple(Office(name=o.name, title=o.title, filling=Filling(o.filled), seats=o.seats)
+                               for o in config.party_offices),
+        "min_members_to_elect": config.min_members_to_elect,
     }

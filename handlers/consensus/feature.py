@@ -5,7 +5,8 @@ Where a command lives
 ---------------------
 Each concern of the process is one class that owns its logic and declares its commands on itself with
 ``@command``: ``Proposals`` (``proposals.py``), ``Decisions`` (``decisions.py``), ``Moots`` and
-``MootNotices`` (``moots.py``), ``Roles`` (``roles.py``) and ``Petitions`` (``petitions.py``). Its
+``MootNotices`` (``moots.py``), ``Roles`` (``roles.py``), ``Offices`` (``offices.py``: races, appointed offices, elections) and
+``Petitions`` (``petitions.py``). Its
 constructor receives exactly the collaborators it uses, typed: the store Protocols of ``stores.py``,
 the ports of ``handlers.ports`` (polls, members, scheduler, clock), the ``Poster`` and the
 ``AssemblyLookup`` of ``common.py``. A command method parses nothing itself (its options are declared
@@ -28,6 +29,7 @@ from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOut
 from handlers.consensus.decisions import Decisions
 from handlers.consensus.moot_series import MootSeriesKeeper
 from handlers.consensus.moots import MootNotices, Moots
+from handlers.consensus.offices import Offices
 from handlers.consensus.petitions import Petitions
 from handlers.consensus.proposals import Proposals
 from handlers.consensus.roles import Roles
@@ -36,7 +38,7 @@ from handlers.consensus.stores import ConsensusStores
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import AssemblyDirectory, Clock, MemberRegistry, PollStarter, Scheduler
+from handlers.ports import AssemblyDirectory, Clock, MemberRegistry, PollStarter, Scheduler, SeatHolders
 from harmony_matrix.consensus.ballots import BallotKind, BallotStatus, parse_ballot_origin
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class ConsensusFeature:
 
     def __init__(self, *, stores: ConsensusStores, members: MemberRegistry, assemblies: AssemblyDirectory | None,
                  polls: PollStarter | None, poster: Poster, gateway: MatrixGateway, scheduler: Scheduler,
-                 clock: Clock, settings: ConsensusSettings, prefix: str) -> None:
+                 clock: Clock, settings: ConsensusSettings, prefix: str, seats: SeatHolders | None = None) -> None:
         self.stores = stores
         self.polls = polls
         self.scheduler = scheduler
@@ -82,6 +84,8 @@ class ConsensusFeature:
         self.actions = Actions(actions=stores.actions, decisions=stores.decisions, moots=stores.moots,
                                notices=stores.notices, assemblies=lookup, poster=poster, clock=clock, settings=settings,
                                prefix=prefix)
+        self.offices = Offices(offices=stores.offices, ballots=stores.ballots, roles=self.roles, members=members,
+                               assemblies=lookup, seats=seats, poster=poster, clock=clock, settings=settings)
         self.petitions = Petitions(petitions=stores.petitions, roles=self.roles, members=members, clock=clock,
                                    settings=settings)
         self._subscribed = False
@@ -89,7 +93,7 @@ class ConsensusFeature:
     def command_handlers(self) -> list[object]:
         """The objects whose ``@command`` methods the router collects."""
         return [self.proposals, self.decisions, self.moots, self.roles, self.petitions, self.checks, self.running,
-                self.actions]
+                self.actions, self.offices]
 
     def register(self, dispatcher: Dispatcher) -> None:
         """Consensus checks: reactions are stances, redactions withdraw them, thread replies give reasons."""
@@ -135,7 +139,7 @@ class ConsensusFeature:
         if ballot is None or ballot.status in (BallotStatus.DONE, BallotStatus.ABANDONED):
             return
         if ballot.kind is BallotKind.ELECTION:
-            await self.roles.election_result(ballot, poll_ref, result)
+            await self.offices.election_closed(ballot, poll_ref, result)
         else:
             await self.decisions.ballot_result(ballot, poll_ref, result)
 
@@ -153,6 +157,9 @@ class ConsensusFeature:
             "petitions_signed": await stores.petitions.signed_by(user_id),
             "consensus_checks": await stores.checks.of_user(user_id),
             "action_items": await stores.actions.of_user(user_id),
+            "offices": [{"assembly": h.assembly, "office": h.office, "since": h.mandate.since.isoformat(),
+                         "how_decided": h.mandate.how_decided.value} for h in await stores.offices.history(user_id)],
+            "races_stood_in": await stores.offices.standing_in(user_id),
         }
 
     async def erase_user_data(self, user_id: str) -> None:

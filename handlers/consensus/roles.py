@@ -29,13 +29,12 @@ from harmony_matrix.commands import (
     Param,
     Place,
     Role,
-    parse_positive_int,
     parse_user,
-    parse_users,
 )
 from harmony_matrix.consensus.ballots import Ballot, BallotKind, ballot_origin, candidate_of
 from harmony_matrix.consensus.roles import (
     HowDecided,
+    Mandate,
     RoleAssignment,
     RoleChange,
     add_deputy,
@@ -49,7 +48,7 @@ from harmony_matrix.consensus.roles import Role as Office
 from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import BALLOT_NOTICE, TERM_NOTICE
 from harmony_matrix.ids import EventId, RoomId, UserId
-from harmony_matrix.when import When, format_duration, format_local, read_when
+from harmony_matrix.when import When, format_local, read_when
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +90,11 @@ class Roles:
         if registered is None or registered.secretary is None:
             return []
         now = self.clock()
-        seeded = set_secretary([], assembly=assembly, user=registered.secretary, since=now,
-                               how_decided=HowDecided.APPOINTED)
+        appointed = Mandate(since=now, how_decided=HowDecided.APPOINTED)
+        seeded = set_secretary([], assembly=assembly, user=registered.secretary, mandate=appointed)
         roles = list(seeded.assignments)
         for deputy in registered.deputies:
-            roles = list(add_deputy(roles, assembly=assembly, user=deputy, since=now,
-                                    how_decided=HowDecided.APPOINTED).assignments)
+            roles = list(add_deputy(roles, assembly=assembly, user=deputy, mandate=appointed).assignments)
         await self.roles.apply(RoleChange(tuple(roles), tuple(roles), ()), at=now)
         return roles
 
@@ -110,8 +108,9 @@ class Roles:
         now = self.clock()
         tz = self.assemblies.tz_of(assembly)
         term_ends = term.resolve(now=now, tz=tz, require_future=True) if term else None
-        change = set_secretary(await self.current(assembly), assembly=assembly, user=user, since=now,
-                               how_decided=HowDecided.CONSENSUS, term_ends=term_ends, evidence=[EventId(ctx.event_id)])
+        change = set_secretary(await self.current(assembly), assembly=assembly, user=user,
+                               mandate=Mandate(since=now, how_decided=HowDecided.CONSENSUS, term_ends=term_ends,
+                                               evidence=(EventId(ctx.event_id),)))
         await self.apply(change, assembly=assembly, reason=f"secretary set by {ctx.sender}")
         until = f" until {format_local(term_ends, tz)}" if term_ends else ""
         await ctx.reply(f"{user} is now the secretary of {assembly}{until}.")
@@ -121,8 +120,9 @@ class Roles:
              role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
     async def deputy_add(self, ctx: CommandContext, user: UserId) -> None:
         assembly = require_assembly(ctx.room.assembly)
-        change = add_deputy(await self.current(assembly), assembly=assembly, user=user, since=self.clock(),
-                            how_decided=HowDecided.CONSENSUS, evidence=[EventId(ctx.event_id)])
+        change = add_deputy(await self.current(assembly), assembly=assembly, user=user,
+                            mandate=Mandate(since=self.clock(), how_decided=HowDecided.CONSENSUS,
+                                            evidence=(EventId(ctx.event_id),)))
         await self.apply(change, assembly=assembly, reason=f"deputy added by {ctx.sender}")
         await ctx.reply(f"{user} is now a deputy of {assembly}.")
 
@@ -135,29 +135,12 @@ class Roles:
         await self.apply(change, assembly=assembly, reason=f"deputy removed by {ctx.sender}")
         await ctx.reply(f"{user} is no longer a deputy of {assembly}.")
 
-    @command("election start", summary="Elect the secretary (STAR) or deputies (Bloc STAR) by ballot.",
-             example="!h election start secretary options=@ann:example.org,@bo:example.org",
-             params=(Param("role", choices=OFFICE_CHOICES, parser=Office),),
-             options=(Option("options", help="the candidates, e.g. @a:x,@b:x", parser=parse_users, metavar="users"),
-                      Option("seats", help="deputy seats to fill (default 1)", parser=parse_positive_int, metavar="N")),
-             role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
-    async def election_start(self, ctx: CommandContext, role: Office, options: tuple[UserId, ...] | None,
-                             seats: int | None) -> None:
-        assembly = require_assembly(ctx.room.assembly)
-        if not options:
-            raise UserError("name the candidates: options=@a:example.org,@b:example.org")
-        ballot = await self.start_election(ctx.room_id, assembly=assembly, role=role, candidates=options,
-                                           seats=seats or 1, created_by=ctx.sender, evidence=ctx.event_id)
-        await ctx.reply(f"The {role.value} election is open in the votes room as poll {ballot.poll_ref}: score each "
-                        f"candidate 0–5 ({', '.join(ballot.options)}). It closes by itself in "
-                        f"{format_duration(self.settings.ballot_duration)}, or a secretary closes it there with: "
-                        f"{ctx.prefix} poll close {ballot.poll_ref}")
-
-    async def start_election(self, room_id: str, *, assembly: str, role: Office, candidates: Sequence[UserId],
+    async def start_election(self, room_id: str, *, assembly: str, role: str, candidates: Sequence[UserId],
                              seats: int, created_by: str, evidence: str) -> Ballot:
-        """Record an election ballot and open its (Bloc) STAR poll in the votes room."""
-        validate_election(await self.current(assembly), assembly=assembly, role=role, options=candidates,
-                          seats=seats)
+        """Record an election ballot for the office ``role`` (secretary, deputy, or a configured office such
+        as a Party Secretary's) and open its (Bloc) STAR poll in the votes room."""
+        validate_election(await self.current(assembly), assembly=assembly,
+                          role=Office(role) if role in OFFICE_CHOICES else None, options=candidates, seats=seats)
         if self.polls is None:
             raise UserError("polls are not available on this bot, so no election can be held")
         now = self.clock()
@@ -165,13 +148,13 @@ class Roles:
         ballot = await self.ballots.create(Ballot(
             id=0, kind=BallotKind.ELECTION, assembly=assembly, room_id=RoomId(room_id),
             options=tuple(names[c] for c in candidates),
-            created_by=UserId(created_by), created_at=now, role=role.value, seats=seats,
+            created_by=UserId(created_by), created_at=now, role=str(role), seats=seats,
             evidence=(EventId(evidence),)))
         votes = await self.assemblies.room(assembly, "votes", fallback=room_id)
         kind = "Bloc STAR" if seats > 1 else "STAR"
         try:
             poll_ref = await self.polls.start_poll(
-                room_id=votes, question=f"Election of the {role.value}{'s' if seats > 1 else ''} of {assembly} ({kind})",
+                room_id=votes, question=f"Election of the {role}{'s' if seats > 1 else ''} of {assembly} ({kind})",
                 options=list(ballot.options), seats=seats, closes_at=now + self.settings.ballot_duration,
                 created_by=created_by, origin=ballot_origin(ballot.id))
         except Exception:

@@ -8,10 +8,27 @@ from typing import Any
 from nio import ErrorResponse
 
 
+#: errcode → the class raised for it; each class registers itself once, where it is declared.
+_ERRORS: dict[str, type[MatrixError]] = {}
+
+
 class MatrixError(Exception):
-    """A request the homeserver refused; ``errcode`` and ``status`` are as the server sent them."""
+    """A request the homeserver refused; ``errcode`` and ``status`` are as the server sent them.
+
+    A subclass names its errcode once, in its class line (``class Forbidden(MatrixError,
+    errcode="M_FORBIDDEN")``), and is then what ``raise_for`` raises for that errcode; ``standard=False``
+    keeps our own codes (``HARMONY_*``) out of that table, since no server sends them."""
 
     errcode = "M_UNKNOWN"
+
+    def __init_subclass__(cls, *, errcode: str | None = None, standard: bool = True, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if errcode is None:  # a refinement of its parent's errcode, not a code of its own
+            return
+        cls.errcode = errcode
+        if standard:
+            assert errcode not in _ERRORS, f"{errcode} is registered twice"
+            _ERRORS[errcode] = cls
 
     def __init__(self, message: str, *, errcode: str | None = None, status: int | None = None,
                  retry_after_ms: int | None = None, path: str = "") -> None:
@@ -23,49 +40,40 @@ class MatrixError(Exception):
         self.path = path
 
 
-class Forbidden(MatrixError):
-    errcode = "M_FORBIDDEN"
+class Forbidden(MatrixError, errcode="M_FORBIDDEN"):
+    """Not allowed: too little power, not in the room, or a server ACL."""
 
 
-class NotFound(MatrixError):
-    errcode = "M_NOT_FOUND"
+class NotFound(MatrixError, errcode="M_NOT_FOUND"):
+    """No such room, event, alias or profile."""
 
 
-class LimitExceeded(MatrixError):
-    errcode = "M_LIMIT_EXCEEDED"
+class LimitExceeded(MatrixError, errcode="M_LIMIT_EXCEEDED"):
+    """Rate-limited: ``retry_after_ms`` says when to try again (the outbox honours it)."""
 
 
-class UnknownToken(MatrixError):
-    errcode = "M_UNKNOWN_TOKEN"
+class UnknownToken(MatrixError, errcode="M_UNKNOWN_TOKEN"):
+    """The access token is not (or no longer) valid."""
 
 
-class DuplicateAnnotation(MatrixError):
-    errcode = "M_DUPLICATE_ANNOTATION"
+class DuplicateAnnotation(MatrixError, errcode="M_DUPLICATE_ANNOTATION"):
+    """This reaction is already there (a retried seed counts as sent)."""
 
 
-class BadJson(MatrixError):
-    errcode = "M_BAD_JSON"
+class BadJson(MatrixError, errcode="M_BAD_JSON"):
+    """The server could not read the request body as it expects it."""
 
 
-class InvalidParam(MatrixError):
-    errcode = "M_INVALID_PARAM"
+class InvalidParam(MatrixError, errcode="M_INVALID_PARAM"):
+    """A parameter is malformed, e.g. a room version or an alias the server will not take."""
 
 
-class UserInUse(MatrixError):
-    errcode = "M_USER_IN_USE"
+class UserInUse(MatrixError, errcode="M_USER_IN_USE"):
+    """Registration: the user ID is taken (the local Synapse's test users)."""
 
 
-class ServerUnavailable(MatrixError):
+class ServerUnavailable(MatrixError, errcode="HARMONY_UNAVAILABLE", standard=False):
     """The homeserver did not answer (connection refused, timeouts) after nio's retries."""
-
-    errcode = "HARMONY_UNAVAILABLE"
-
-
-_ERRORS: dict[str, type[MatrixError]] = {
-    cls.errcode: cls
-    for cls in (Forbidden, NotFound, LimitExceeded, UnknownToken, DuplicateAnnotation, BadJson,
-                InvalidParam, UserInUse)
-}
 
 
 def raise_for(response: Any, path: str) -> None:
@@ -78,8 +86,6 @@ def raise_for(response: Any, path: str) -> None:
                   retry_after_ms=response.retry_after_ms, path=path)
 
 
-class EncryptionFailed(MatrixError):
+class EncryptionFailed(MatrixError, errcode="HARMONY_E2EE", standard=False):
     """nio refused to encrypt for an encrypted room (e.g. the members or their devices could not be
     loaded): the message was not sent, and never in the clear."""
-
-    errcode = "HARMONY_E2EE"

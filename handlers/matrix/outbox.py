@@ -69,10 +69,8 @@ class OutboxRecords(Protocol):
         ...
 
 
-class OutboxClosed(MatrixError):
+class OutboxClosed(MatrixError, errcode="HARMONY_OUTBOX_CLOSED", standard=False):
     """The bot is stopping: the item was not sent (a durable one is sent at the next start)."""
-
-    errcode = "HARMONY_OUTBOX_CLOSED"
 
 
 class _RateLimited(Exception):

@@ -23,7 +23,7 @@ from handlers.sortition.draws import DrawCommands
 from handlers.sortition.features import FeatureCommands, SortitionSettings
 from handlers.sortition.lifecycle import Lifecycle
 from handlers.sortition.pool import PoolReader
-from handlers.sortition.seats import Seats
+from handlers.sortition.seats import SeatReader, Seats
 from handlers.sortition.stores import SortitionStores
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,10 @@ class SortitionFeature:
     async def seat_moderators(self, slug: str) -> frozenset[str]:
         """Seat holders of ``slug`` with moderator power by their draw."""
         return await self.seats.seat_moderators(slug)
+
+    async def seat_holders(self, slug: str) -> frozenset[str]:
+        """Who holds a seat of ``slug`` drawn by lot now (``ports.SeatHolders``, for the offices)."""
+        return await SeatReader(self.stores.seats, self.clock).seat_holders(slug)
 
     # -- a person's data ---------------------------------------------------------------------------------
 

@@ -48,6 +48,11 @@ class SeatReader:
         return frozenset(s.user for s in await self._seats.seats(assembly=slug)
                          if s.current(now) and s.power is SeatPower.MODERATOR)
 
+    async def seat_holders(self, slug: str) -> frozenset[str]:
+        """Who holds a seat of ``slug`` within its term (``ports.SeatHolders``)."""
+        now = self._clock()
+        return frozenset(s.user for s in await self._seats.seats(assembly=slug) if s.current(now))
+
 
 class Seats:
     """The seats of every draw; see the module docstring."""

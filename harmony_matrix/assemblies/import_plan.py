@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.federation import Federation
@@ -78,11 +78,13 @@ class UpdateAssembly:
 
 
 @dataclass(frozen=True)
-class Nest:
-    """Nest an existing assembly in an umbrella (m.space.child + m.space.parent)."""
+class _Link:
+    """A change to one nesting link, child in parent (``m.space.child`` + ``m.space.parent``)."""
 
     child: str
     parent: str
+    #: The ``--dry-run`` line, formatted with ``child`` and ``parent``.
+    _LINE: ClassVar[str]
 
     @property
     def slug(self) -> str:
@@ -91,24 +93,21 @@ class Nest:
 
     def describe(self) -> str:
         """A readable line for ``--dry-run``."""
-        return f"> nest {self.child} in {self.parent}"
+        return self._LINE.format(child=self.child, parent=self.parent)
 
 
 @dataclass(frozen=True)
-class Unnest:
+class Nest(_Link):
+    """Nest an existing assembly in an umbrella (m.space.child + m.space.parent)."""
+
+    _LINE: ClassVar[str] = "> nest {child} in {parent}"
+
+
+@dataclass(frozen=True)
+class Unnest(_Link):
     """Take an assembly out of an umbrella."""
 
-    child: str
-    parent: str
-
-    @property
-    def slug(self) -> str:
-        """The assembly concerned (the child)."""
-        return self.child
-
-    def describe(self) -> str:
-        """A readable line for ``--dry-run``."""
-        return f"< unnest {self.child} from {self.parent}"
+    _LINE: ClassVar[str] = "< unnest {child} from {parent}"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ Members may petition for a re-election: see ``harmony_matrix.consensus.petitions
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -22,6 +22,7 @@ from harmony_matrix.ids import EventId, UserId
 __all__ = [
     "DEFAULT_TERM_NOTICE",
     "HowDecided",
+    "Mandate",
     "Role",
     "RoleAssignment",
     "RoleChange",
@@ -95,70 +96,56 @@ def _change(
     )
 
 
+@dataclass(frozen=True)
+class Mandate:
+    """How a role comes to be held: since when, how it was decided, until when (``None``: no set term),
+    the Matrix event IDs that prove it and the decision or poll behind it. The same for every role."""
+
+    since: datetime
+    how_decided: HowDecided
+    term_ends: datetime | None = None
+    evidence: tuple[EventId, ...] = ()
+    decision_ref: str | None = None
+
+    def assign(self, *, assembly: str, user: UserId, role: Role) -> RoleAssignment:
+        """``user`` holding ``role`` in ``assembly`` by this mandate."""
+        return RoleAssignment(assembly=assembly, user=user, role=role, since=self.since,
+                              how_decided=self.how_decided, term_ends=self.term_ends,
+                              evidence=tuple(self.evidence), decision_ref=self.decision_ref)
+
+
+def _check_term(mandate: Mandate) -> None:
+    if mandate.term_ends is not None and mandate.term_ends <= mandate.since:
+        raise UserError("the term must end after it starts")
+
+
 def set_secretary(
-    current: Iterable[RoleAssignment],
-    *,
-    assembly: str,
-    user: UserId,
-    since: datetime,
-    how_decided: HowDecided,
-    term_ends: datetime | None = None,
-    evidence: Iterable[EventId] = (),
-    decision_ref: str | None = None,
+    current: Iterable[RoleAssignment], *, assembly: str, user: UserId, mandate: Mandate
 ) -> RoleChange:
     """Make ``user`` the secretary of ``assembly``, replacing the current one.
 
     A deputy who becomes secretary stops being a deputy (one person, one role).
     """
-    if term_ends is not None and term_ends <= since:
-        raise UserError("the term must end after it starts")
+    _check_term(mandate)
     before = _of(current, assembly)
     existing = next((a for a in before if a.role is Role.SECRETARY), None)
-    if existing is not None and existing.user == user and existing.term_ends == term_ends:
+    if existing is not None and existing.user == user and existing.term_ends == mandate.term_ends:
         raise UserError(f"{user} is already the secretary")
-    new = RoleAssignment(
-        assembly=assembly,
-        user=user,
-        role=Role.SECRETARY,
-        since=since,
-        how_decided=how_decided,
-        term_ends=term_ends,
-        evidence=tuple(evidence),
-        decision_ref=decision_ref,
-    )
+    new = mandate.assign(assembly=assembly, user=user, role=Role.SECRETARY)
     after = [a for a in before if a.role is not Role.SECRETARY and a.user != user] + [new]
     return _change(before, after)
 
 
 def add_deputy(
-    current: Iterable[RoleAssignment],
-    *,
-    assembly: str,
-    user: UserId,
-    since: datetime,
-    how_decided: HowDecided,
-    term_ends: datetime | None = None,
-    evidence: Iterable[EventId] = (),
-    decision_ref: str | None = None,
+    current: Iterable[RoleAssignment], *, assembly: str, user: UserId, mandate: Mandate
 ) -> RoleChange:
     """Add ``user`` as a deputy. Refused if they already are one, or are the secretary."""
     before = _of(current, assembly)
     held = next((a for a in before if a.user == user), None)
     if held is not None:
         raise UserError(f"{user} is already the {held.role.value} of this assembly")
-    if term_ends is not None and term_ends <= since:
-        raise UserError("the term must end after it starts")
-    new = RoleAssignment(
-        assembly=assembly,
-        user=user,
-        role=Role.DEPUTY,
-        since=since,
-        how_decided=how_decided,
-        term_ends=term_ends,
-        evidence=tuple(evidence),
-        decision_ref=decision_ref,
-    )
-    return _change(before, [*before, new])
+    _check_term(mandate)
+    return _change(before, [*before, mandate.assign(assembly=assembly, user=user, role=Role.DEPUTY)])
 
 
 def remove_deputy(
@@ -175,11 +162,12 @@ def validate_election(
     current: Iterable[RoleAssignment],
     *,
     assembly: str,
-    role: Role,
+    role: Role | None,
     options: Sequence[UserId],
     seats: int = 1,
 ) -> None:
-    """Check an ``election start`` before a poll is created, so nothing is recorded half-way."""
+    """Check an ``election start`` before a poll is created, so nothing is recorded half-way. ``role``
+    None: an office other than secretary or deputy (``harmony_matrix.consensus.offices``)."""
     if len(set(options)) != len(options):
         raise UserError("each candidate may be listed only once")
     if len(options) < 2:
@@ -219,7 +207,8 @@ def apply_election_result(
     before = _of(current, assembly)
     if len(set(winners)) != len(winners) or not winners:
         raise ValueError("an election result needs distinct winners")
-    evidence = tuple(evidence)
+    mandate = Mandate(since=decided_at, how_decided=HowDecided.ELECTION, term_ends=term_ends,
+                      evidence=tuple(evidence), decision_ref=poll_ref)
     if role is Role.SECRETARY:
         if len(winners) != 1:
             raise ValueError("a secretary election has exactly one winner")
@@ -227,41 +216,13 @@ def apply_election_result(
         existing = next((a for a in before if a.role is Role.SECRETARY), None)
         if existing is not None and existing.user == winner:
             # Re-elected: a fresh term and fresh evidence, same person.
-            renewed = replace(
-                existing,
-                since=decided_at,
-                how_decided=HowDecided.ELECTION,
-                term_ends=term_ends,
-                evidence=evidence,
-                decision_ref=poll_ref,
-            )
+            renewed = mandate.assign(assembly=assembly, user=winner, role=Role.SECRETARY)
             return _change(before, [renewed if a is existing else a for a in before])
-        return set_secretary(
-            before,
-            assembly=assembly,
-            user=winner,
-            since=decided_at,
-            how_decided=HowDecided.ELECTION,
-            term_ends=term_ends,
-            evidence=evidence,
-            decision_ref=poll_ref,
-        )
+        return set_secretary(before, assembly=assembly, user=winner, mandate=mandate)
     secretary = next((a for a in before if a.role is Role.SECRETARY), None)
     if secretary is not None and secretary.user in winners:
         raise UserError(f"{secretary.user} is the secretary and can't also be elected deputy")
-    deputies = [
-        RoleAssignment(
-            assembly=assembly,
-            user=winner,
-            role=Role.DEPUTY,
-            since=decided_at,
-            how_decided=HowDecided.ELECTION,
-            term_ends=term_ends,
-            evidence=evidence,
-            decision_ref=poll_ref,
-        )
-        for winner in winners
-    ]
+    deputies = [mandate.assign(assembly=assembly, user=winner, role=Role.DEPUTY) for winner in winners]
     after = [a for a in before if a.role is not Role.DEPUTY] + deputies
     return _change(before, after)
 

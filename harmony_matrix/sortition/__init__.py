@@ -26,7 +26,7 @@ from harmony_matrix.sortition.errors import (
     WitnessError,
 )
 from harmony_matrix.sortition.lot import make_pseudonym, new_salt, pool_commitment, witness_commitment
-from harmony_matrix.sortition.record import build_record, cancelled_record, record_probabilities, verify_record
+from harmony_matrix.sortition.record import RecordInputs, build_record, cancelled_record, record_probabilities, verify_record
 from harmony_matrix.sortition.tickets import LEXIMIN, STRATA, TicketPlan, plan_leximin, plan_strata
 from harmony_matrix.sortition.types import PoolEntry, Problem, Quota, count_types, make_problem, type_label
 from harmony_matrix.sortition.witnesses import Witness
@@ -39,6 +39,7 @@ __all__ = [
     "PoolEntry",
     "Problem",
     "Quota",
+    "RecordInputs",
     "SolverFailure",
     "SortitionError",
     "TicketPlan",

@@ -18,7 +18,7 @@ from harmony_matrix.sortition.design import Design
 from harmony_matrix.sortition.draws import Draw
 from harmony_matrix.sortition.errors import WitnessError
 from harmony_matrix.sortition.lot import canonical_pool, make_pseudonym, pool_commitment, tickets_hash
-from harmony_matrix.sortition.record import build_record, cancelled_record
+from harmony_matrix.sortition.record import RecordInputs, build_record, cancelled_record
 from harmony_matrix.sortition.tickets import TicketPlan
 from harmony_matrix.sortition.types import Quota, make_problem
 
@@ -85,19 +85,19 @@ def finish_record(draw: Draw, *, secretaries: Collection[str], reason: str | Non
         quotas=[Quota(q["category"], q["value"], q["min"], q["max"]) for q in frozen["quotas"]])
     plan = TicketPlan(algorithm=frozen["algorithm"], tickets=tuple(frozen["tickets"]), probabilities={}, optimum={},
                       max_deviation=0.0)
-    common: dict[str, Any] = dict(
+    inputs = RecordInputs(
         ref=draw.ref, purpose=draw.request.purpose, assembly=draw.assembly,
         authorised_by=draw.request.authorised_by, problem=problem, pool=pool, plan=plan,
         witnesses=draw.record_witnesses(), beacon=draw.request.beacon)
     if reason is None:
         try:
-            record = build_record(**common, secretaries=secretaries, alternates_per_type=draw.request.alternates)
+            record = build_record(inputs, secretaries=secretaries, alternates_per_type=draw.request.alternates)
         except WitnessError as exc:
             reason = exc.message
         else:
             _check_same(record, frozen)
             return record
-    record = cancelled_record(**common, reason=reason)
+    record = cancelled_record(inputs, reason=reason)
     _check_same(record, frozen)
     return record
 

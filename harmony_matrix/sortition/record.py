@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -44,6 +45,7 @@ from harmony_matrix.sortition.witnesses import MIN_WITNESSES, Witness, check_wit
 __all__ = [
     "DEFAULT_ALTERNATES",
     "RECORD_FIELDS",
+    "RecordInputs",
     "build_record",
     "cancelled_record",
     "record_probabilities",
@@ -60,18 +62,25 @@ RECORD_FIELDS = (
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def _base(
-    *,
-    ref: str,
-    purpose: str,
-    assembly: str,
-    authorised_by: str | None,
-    problem: Problem,
-    pool: Sequence[PoolEntry],
-    plan: TicketPlan,
-    witnesses: Sequence[Witness],
-    beacon: str | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RecordInputs:
+    """What every record of a draw is made from, drawn or cancelled: the draw's reference, purpose,
+    assembly and authorising decision, the quota problem, the frozen pool, the ticket plan, the
+    witnesses and the beacon."""
+
+    ref: str
+    purpose: str
+    assembly: str
+    authorised_by: str | None
+    problem: Problem
+    pool: Sequence[PoolEntry]
+    plan: TicketPlan
+    witnesses: Sequence[Witness]
+    beacon: str | None = None
+
+
+def _base(draw: RecordInputs) -> dict[str, Any]:
+    problem, pool, plan = draw.problem, draw.pool, draw.plan
     if count_types(pool) != dict(zip(problem.types, problem.counts)):
         raise InvalidDrawInput("the pool's types and counts differ from the problem's")
     for pseudonym, _ in pool:
@@ -82,10 +91,10 @@ def _base(
             raise InvalidDrawInput(f"ticket {ticket} does not meet the quotas")
     tickets = [dict(sorted(ticket.items())) for ticket in plan.tickets]
     return {
-        "ref": ref,
-        "purpose": purpose,
-        "assembly": assembly,
-        "authorised_by": authorised_by,
+        "ref": draw.ref,
+        "purpose": draw.purpose,
+        "assembly": draw.assembly,
+        "authorised_by": draw.authorised_by,
         "seats": problem.seats,
         "categories": {name: list(values) for name, values in problem.categories.items()},
         "quotas": [quota.as_record() for quota in problem.quotas],
@@ -94,8 +103,8 @@ def _base(
         "algorithm": plan.algorithm,
         "tickets": tickets,
         "tickets_hash": tickets_hash(tickets),
-        "witnesses": [w.as_record() for w in sorted(witnesses, key=lambda w: w.user)],
-        "beacon": beacon,
+        "witnesses": [w.as_record() for w in sorted(draw.witnesses, key=lambda w: w.user)],
+        "beacon": draw.beacon,
         "seed": None,
         "ticket": None,
         "selected": [],
@@ -107,57 +116,29 @@ def _base(
 
 
 def build_record(
-    *,
-    ref: str,
-    purpose: str,
-    assembly: str,
-    authorised_by: str | None,
-    problem: Problem,
-    pool: Sequence[PoolEntry],
-    plan: TicketPlan,
-    witnesses: Sequence[Witness],
-    secretaries: Collection[str],
-    beacon: str | None = None,
-    alternates_per_type: int = DEFAULT_ALTERNATES,
+    draw: RecordInputs, *, secretaries: Collection[str], alternates_per_type: int = DEFAULT_ALTERNATES
 ) -> dict[str, Any]:
     """The record of a drawn lot. Raises ``WitnessError`` when the witnesses do not make a draw (then
     publish :func:`cancelled_record` with that reason) and ``InvalidDrawInput`` on inconsistent input."""
-    record = _base(
-        ref=ref, purpose=purpose, assembly=assembly, authorised_by=authorised_by, problem=problem,
-        pool=pool, plan=plan, witnesses=witnesses, beacon=beacon,
-    )  # fmt: skip
-    reveals = check_witnesses(witnesses, secretaries=secretaries)
+    record = _base(draw)
+    reveals = check_witnesses(draw.witnesses, secretaries=secretaries)
     seed = derive_seed(
-        pool_commitment=record["pool_commitment"], tickets_hash=record["tickets_hash"], reveals=reveals, beacon=beacon
+        pool_commitment=record["pool_commitment"], tickets_hash=record["tickets_hash"], reveals=reveals,
+        beacon=draw.beacon,
     )
     ticket = choose_ticket(seed, len(record["tickets"]))
     selected, alternates = select_members(
-        seed, record["tickets"][ticket], pool, alternates_per_type=alternates_per_type
+        seed, record["tickets"][ticket], draw.pool, alternates_per_type=alternates_per_type
     )
     record.update(seed=seed, ticket=ticket, selected=selected, alternates=alternates, status="drawn")
     return record
 
 
-def cancelled_record(
-    *,
-    ref: str,
-    purpose: str,
-    assembly: str,
-    authorised_by: str | None,
-    problem: Problem,
-    pool: Sequence[PoolEntry],
-    plan: TicketPlan,
-    witnesses: Sequence[Witness],
-    reason: str,
-    beacon: str | None = None,
-) -> dict[str, Any]:
+def cancelled_record(draw: RecordInputs, *, reason: str) -> dict[str, Any]:
     """The record of a draw called off, kept on record with its reason (no quiet re-rolls)."""
     if not reason.strip():
         raise InvalidDrawInput("a cancelled draw needs a reason")
-    record = _base(
-        ref=ref, purpose=purpose, assembly=assembly, authorised_by=authorised_by, problem=problem,
-        pool=pool, plan=plan, witnesses=witnesses, beacon=beacon,
-    )  # fmt: skip
+    record = _base(draw)
     record["cancel_reason"] = reason
     return record
 

@@ -302,3 +302,46 @@ class ReviewRow(Model):
     class Meta:
         table = "consensus_review"
         table_description = "review dates of decisions"
+
+
+class RaceRow(Model):
+    """A race for an elected office: declared, or opened by a vacancy; its candidates in standing order."""
+
+    id = fields.BigIntField(primary_key=True)
+    ref = fields.CharField(max_length=_REF, unique=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    number = fields.IntField()
+    office = fields.CharField(max_length=16)
+    seats = fields.IntField()
+    opened_at = fields.DatetimeField()
+    opened_by = fields.CharField(max_length=_ID, null=True)  # null: opened by a vacancy
+    # [{"user": ..., "at": ISO instant, "event": event ID or null}, ...] in the order they stood
+    candidates: fields.JSONField[list[dict[str, str | None]]] = fields.JSONField(default=list)
+    status = fields.CharField(max_length=16)
+    ballot_id = fields.BigIntField(null=True, unique=True)
+    poll_ref = fields.CharField(max_length=_REF, null=True)
+
+    class Meta:
+        table = "consensus_race"
+        table_description = "races for elected offices and their candidates"
+        unique_together = (("assembly", "number"),)
+
+
+class HoldingRow(Model):
+    """Who holds a configured office (a Party Secretary's, e.g. the Treasurer), and who held it before."""
+
+    id = fields.BigIntField(primary_key=True)
+    assembly = fields.CharField(max_length=_SLUG)
+    office = fields.CharField(max_length=16)
+    user = fields.CharField(max_length=_ID)
+    since = fields.DatetimeField()
+    how_decided = fields.CharField(max_length=16)  # appointed | election
+    term_ends = fields.DatetimeField(null=True)
+    by = fields.CharField(max_length=_ID, null=True)
+    evidence: fields.JSONField[list[str]] = fields.JSONField(default=list)  # event IDs
+    decision_ref = fields.CharField(max_length=_REF, null=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "consensus_office_holding"
+        table_description = "holders of configured offices with history"

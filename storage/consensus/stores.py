@@ -13,12 +13,13 @@ from storage.consensus.ballots import BallotStore
 from storage.consensus.checks import CheckStore
 from storage.consensus.decisions import DecisionStore
 from storage.consensus.moots import MootStore, NoticeStore
+from storage.consensus.offices import OfficeStore
 from storage.consensus.petitions import PetitionStore
 from storage.consensus.proposals import ProposalStore
 from storage.consensus.roles import RoleStore
 from storage.scope import ContextScope
 
-__all__ = ["ActionStore", "BallotStore", "CheckStore", "ConsensusStores", "DecisionStore", "MootStore", "NoticeStore", "PetitionStore",
+__all__ = ["ActionStore", "BallotStore", "CheckStore", "ConsensusStores", "DecisionStore", "MootStore", "NoticeStore", "OfficeStore", "PetitionStore",
            "ProposalStore", "RoleStore"]
 
 
@@ -35,3 +36,4 @@ class ConsensusStores:
         self.ballots = BallotStore(scope)
         self.checks = CheckStore(scope)
         self.actions = ActionStore(scope)
+        self.offices = OfficeStore(scope)

@@ -14,7 +14,7 @@ from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.consensus.moots import Moot, NoticeKind, PlannedNotice, new_moot
 from harmony_matrix.consensus.petitions import nominate, open_petition, sign_petition
 from harmony_matrix.consensus.proposals import ProposalStatus, transition
-from harmony_matrix.consensus.roles import HowDecided, Role, add_deputy, set_secretary
+from harmony_matrix.consensus.roles import HowDecided, Mandate, Role, add_deputy, set_secretary
 from storage.consensus.numbering import ATTEMPTS
 from storage.database import Database, open_database
 
@@ -102,14 +102,14 @@ async def test_a_failed_append_records_nothing(db: Database) -> None:
 
 async def test_roles_are_replaced_with_history(db: Database) -> None:
     store = db.consensus.roles
-    change = set_secretary([], assembly="ops", user=UserId("@s1:x"), since=NOW, how_decided=HowDecided.APPOINTED,
-                           term_ends=NOW + timedelta(days=365))
+    change = set_secretary([], assembly="ops", user=UserId("@s1:x"),
+        mandate=Mandate(since=NOW, how_decided=HowDecided.APPOINTED, term_ends=NOW + timedelta(days=365)))
     await store.apply(change, at=NOW)
-    change = add_deputy(await store.current("ops"), assembly="ops", user=UserId("@d:x"), since=NOW,
-                        how_decided=HowDecided.CONSENSUS)
+    change = add_deputy(await store.current("ops"), assembly="ops", user=UserId("@d:x"),
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     await store.apply(change, at=NOW)
-    change = set_secretary(await store.current("ops"), assembly="ops", user=UserId("@s2:x"), since=NOW,
-                           how_decided=HowDecided.ELECTION)
+    change = set_secretary(await store.current("ops"), assembly="ops", user=UserId("@s2:x"),
+        mandate=Mandate(since=NOW, how_decided=HowDecided.ELECTION))
     await store.apply(change, at=NOW)
     current = {(a.user, a.role) for a in await store.current("ops")}
     assert current == {("@d:x", Role.DEPUTY), ("@s2:x", Role.SECRETARY)}

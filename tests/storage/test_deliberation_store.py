@@ -15,7 +15,7 @@ from harmony_matrix.consensus.checks import Check, CheckStatus, Stance, StanceRe
 from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref, verify_chain
 from harmony_matrix.consensus.moots import new_moot
 from harmony_matrix.consensus.recurrence import Series, skip_occurrence
-from harmony_matrix.consensus.roles import HowDecided, RoleChange, set_secretary
+from harmony_matrix.consensus.roles import HowDecided, Mandate, RoleChange, set_secretary
 from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.database import Database
 
@@ -98,10 +98,11 @@ async def test_actions_reviews_recorders_and_tenures(db: Database) -> None:
     chain = await db.consensus.decisions.chain()
     assert chain[0].decision == decision and verify_chain(chain) == []
 
-    change = set_secretary([], assembly="ops", user=ANN, since=NOW, how_decided=HowDecided.CONSENSUS)
+    change = set_secretary([], assembly="ops", user=ANN,
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     await db.consensus.roles.apply(change, at=NOW)
-    later = set_secretary(list(change.assignments), assembly="ops", user=BO, since=NOW + timedelta(days=1),
-                          how_decided=HowDecided.CONSENSUS)
+    later = set_secretary(list(change.assignments), assembly="ops", user=BO,
+        mandate=Mandate(since=NOW + timedelta(days=1), how_decided=HowDecided.CONSENSUS))
     await db.consensus.roles.apply(later, at=NOW + timedelta(days=1))
     tenures = {(t.user, t.until) for t in await db.consensus.roles.tenures()}
     assert tenures == {(ANN, NOW + timedelta(days=1)), (BO, None)}

@@ -12,6 +12,7 @@ from harmony_matrix.sortition import (
     InfeasibleQuotas,
     Problem,
     Quota,
+    RecordInputs,
     TicketPlan,
     Witness,
     build_record,
@@ -65,16 +66,18 @@ def make_record(
     pool = pool_from_counts(dict(zip(problem.types, problem.counts)))
     assert count_types(pool) == dict(zip(problem.types, problem.counts))
     return build_record(
-        ref="S-cardiff-1",
-        purpose="delegates to conference",
-        assembly="cardiff",
-        authorised_by="D-cardiff-3",
-        problem=problem,
-        pool=pool,
-        plan=plan if plan is not None else plan_leximin(problem),
-        witnesses=witnesses(),
+        RecordInputs(
+            ref="S-cardiff-1",
+            purpose="delegates to conference",
+            assembly="cardiff",
+            authorised_by="D-cardiff-3",
+            problem=problem,
+            pool=pool,
+            plan=plan if plan is not None else plan_leximin(problem),
+            witnesses=witnesses(),
+            beacon=beacon,
+        ),
         secretaries={"@alice:example.org"},
-        beacon=beacon,
     )
 
 

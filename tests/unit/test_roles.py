@@ -24,6 +24,7 @@ from harmony_matrix.consensus.petitions import (
 )
 from harmony_matrix.consensus.roles import (
     HowDecided,
+    Mandate,
     Role,
     RoleAssignment,
     TermReminderKind,
@@ -40,16 +41,17 @@ ALICE, BOB, CAROL, DAN = (UserId(f"@{n}:example.org") for n in ("alice", "bob", 
 
 
 def roles_with_alice_secretary_and_bob_deputy() -> tuple[RoleAssignment, ...]:
-    change = set_secretary((), assembly="ops", user=ALICE, since=NOW, how_decided=HowDecided.CONSENSUS,
-                           evidence=[EventId("$s")])
-    change = add_deputy(change.assignments, assembly="ops", user=BOB, since=NOW, how_decided=HowDecided.APPOINTED)
+    change = set_secretary((), assembly="ops", user=ALICE,
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS, evidence=(EventId("$s"),)))
+    change = add_deputy(change.assignments, assembly="ops", user=BOB,
+        mandate=Mandate(since=NOW, how_decided=HowDecided.APPOINTED))
     return change.assignments
 
 
 def test_set_secretary_replaces_the_previous_one() -> None:
     current = roles_with_alice_secretary_and_bob_deputy()
-    change = set_secretary(current, assembly="ops", user=CAROL, since=NOW, how_decided=HowDecided.CONSENSUS,
-                           term_ends=NOW + timedelta(days=365), evidence=[EventId("$c")])
+    change = set_secretary(current, assembly="ops", user=CAROL,
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS, term_ends=NOW + timedelta(days=365), evidence=(EventId("$c"),)))
     assert change.secretary is not None and change.secretary.user == CAROL
     assert change.secretary.evidence == ("$c",)
     assert [a.user for a in change.removed] == [ALICE]
@@ -58,8 +60,8 @@ def test_set_secretary_replaces_the_previous_one() -> None:
 
 
 def test_a_deputy_who_becomes_secretary_stops_being_a_deputy() -> None:
-    change = set_secretary(roles_with_alice_secretary_and_bob_deputy(), assembly="ops", user=BOB, since=NOW,
-                           how_decided=HowDecided.CONSENSUS)
+    change = set_secretary(roles_with_alice_secretary_and_bob_deputy(), assembly="ops", user=BOB,
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     assert change.deputies == ()
     assert {(a.user, a.role) for a in change.removed} == {(ALICE, Role.SECRETARY), (BOB, Role.DEPUTY)}
 
@@ -67,20 +69,23 @@ def test_a_deputy_who_becomes_secretary_stops_being_a_deputy() -> None:
 def test_other_assemblies_are_untouched() -> None:
     other = RoleAssignment("housing", DAN, Role.SECRETARY, NOW, HowDecided.ELECTION)
     change = set_secretary([*roles_with_alice_secretary_and_bob_deputy(), other], assembly="ops", user=CAROL,
-                           since=NOW, how_decided=HowDecided.CONSENSUS)
+        mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     assert other not in change.removed and other not in change.assignments
 
 
 def test_role_errors() -> None:
     current = roles_with_alice_secretary_and_bob_deputy()
     with pytest.raises(UserError, match="already the secretary"):
-        set_secretary(current, assembly="ops", user=ALICE, since=NOW, how_decided=HowDecided.CONSENSUS)
+        set_secretary(current, assembly="ops", user=ALICE,
+            mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     with pytest.raises(UserError, match="term must end after"):
-        set_secretary(current, assembly="ops", user=CAROL, since=NOW, how_decided=HowDecided.CONSENSUS, term_ends=NOW)
+        set_secretary(current, assembly="ops", user=CAROL,
+            mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS, term_ends=NOW))
     with pytest.raises(UserError, match="already the deputy"):
-        add_deputy(current, assembly="ops", user=BOB, since=NOW, how_decided=HowDecided.CONSENSUS)
+        add_deputy(current, assembly="ops", user=BOB, mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     with pytest.raises(UserError, match="already the secretary"):
-        add_deputy(current, assembly="ops", user=ALICE, since=NOW, how_decided=HowDecided.CONSENSUS)
+        add_deputy(current, assembly="ops", user=ALICE,
+            mandate=Mandate(since=NOW, how_decided=HowDecided.CONSENSUS))
     with pytest.raises(UserError, match="not a deputy"):
         remove_deputy(current, assembly="ops", user=CAROL)
     assert remove_deputy(current, assembly="ops", user=BOB).deputies == ()

@@ -18,6 +18,7 @@ from harmony_matrix.sortition import (
     InfeasibleQuotas,
     InvalidDrawInput,
     Quota,
+    RecordInputs,
     Witness,
     WitnessError,
     cancelled_record,
@@ -189,21 +190,23 @@ def test_witness_rules() -> None:
 
 
 def make_record_with(problem: Any, ws: list[Witness], secretaries: set[str] | None = None) -> dict[str, Any]:
-    from harmony_matrix.sortition import build_record
+    from harmony_matrix.sortition import RecordInputs, build_record
 
     return build_record(
-        ref="S-x-1", purpose="p", assembly="x", authorised_by=None, problem=problem,
-        pool=pool_from_counts(dict(zip(problem.types, problem.counts))), plan=plan_leximin(problem),
-        witnesses=ws, secretaries=secretaries or {"@alice:example.org"},
+        RecordInputs(ref="S-x-1", purpose="p", assembly="x", authorised_by=None, problem=problem,
+                     pool=pool_from_counts(dict(zip(problem.types, problem.counts))), plan=plan_leximin(problem),
+                     witnesses=ws),
+        secretaries=secretaries or {"@alice:example.org"},
     )  # fmt: skip
 
 
 def test_a_cancelled_draw_stays_on_record(tmp_path: Path) -> None:
     problem = example_problem()
     record = cancelled_record(
-        ref="S-x-2", purpose="p", assembly="x", authorised_by=None, problem=problem,
-        pool=pool_from_counts(dict(zip(problem.types, problem.counts))), plan=plan_leximin(problem),
-        witnesses=witnesses()[:1], reason="only 1 witness revealed before the deadline",
+        RecordInputs(ref="S-x-2", purpose="p", assembly="x", authorised_by=None, problem=problem,
+                     pool=pool_from_counts(dict(zip(problem.types, problem.counts))), plan=plan_leximin(problem),
+                     witnesses=witnesses()[:1]),
+        reason="only 1 witness revealed before the deadline",
     )  # fmt: skip
     assert record["status"] == "cancelled" and record["seed"] is None and record["selected"] == []
     assert verify_record(record) == []
@@ -211,9 +214,10 @@ def test_a_cancelled_draw_stays_on_record(tmp_path: Path) -> None:
     assert result.returncode == 0 and "cancelled: only 1 witness" in result.stdout
     with pytest.raises(InvalidDrawInput):
         cancelled_record(
-            ref="S-x-2", purpose="p", assembly="x", authorised_by=None, problem=problem,
-            pool=pool_from_counts(dict(zip(problem.types, problem.counts))), plan=plan_leximin(problem),
-            witnesses=[], reason=" ",
+            RecordInputs(ref="S-x-2", purpose="p", assembly="x", authorised_by=None, problem=problem,
+                         pool=pool_from_counts(dict(zip(problem.types, problem.counts))),
+                         plan=plan_leximin(problem), witnesses=[]),
+            reason=" ",
         )  # fmt: skip
 
 
