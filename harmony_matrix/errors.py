@@ -15,5 +15,16 @@ class UserError(Exception):
         self.message = message
 
 
+class PrivateRefusal(UserError):
+    """A refusal whose reason is about the person (whether they are a registered member, whether they
+    take part): said to them alone, in a direct message, never in a room (the command router does it).
+    ``doing`` names what was refused in the room's neutral word ("standing for the Secretary of ops");
+    without it the router names the command."""
+
+    def __init__(self, message: str, *, doing: str | None = None) -> None:
+        super().__init__(message)
+        self.doing = doing
+
+
 class PermissionRefused(UserError):
     """The sender may not run this command here."""

@@ -156,15 +156,6 @@ class Offices:
     async def _secretary(self, assembly: str) -> UserId | None:
         return next((a.user for a in await self.roles.current(assembly) if a.role is RoleName.SECRETARY), None)
 
-    async def _tell_privately(self, ctx: CommandContext, refusal: PrivateRefusal, what: str) -> None:
-        """Say a refusal about the sender to them alone: here if this is their direct chat, else by DM with
-        a neutral word in the room."""
-        if ctx.room.is_direct:
-            await ctx.reply(refusal.message)
-            return
-        await self.poster.dm(ctx.sender, refusal.message, txn_seed=f"private-refusal:{ctx.event_id}")
-        await ctx.reply(f"I can't do that ({what}): I have sent you the reason in a direct message.")
-
     # -- commands ------------------------------------------------------------------------------------
 
     @command("offices", summary="An assembly's offices: who holds each and how it was filled, vacancies and "
@@ -240,9 +231,8 @@ class Offices:
         secretary = await self._secretary(slug)
         try:
             check_standing(post, assembly=slug, user=sender, eligibility=eligibility, secretary=secretary)
-        except PrivateRefusal as refusal:
-            await self._tell_privately(ctx, refusal, f"standing for {post.what(slug)}")
-            return
+        except PrivateRefusal as refusal:  # said to the sender alone, by the command router
+            raise PrivateRefusal(refusal.message, doing=f"standing for {post.what(slug)}") from None
         now, event_id = self.clock(), EventId(ctx.event_id)
         if running is None:
             race = await self.offices.open_race(
@@ -325,10 +315,9 @@ class Offices:
         holding = appoint(post, await self.offices.holdings(assembly), assembly=assembly, user=user,
                           since=self.clock(), by=UserId(ctx.sender), evidence=(EventId(ctx.event_id),))
         if post.party and not await self.members.is_member(user):
-            await self._tell_privately(ctx, PrivateRefusal(
+            raise PrivateRefusal(
                 f"I can't appoint {user} as {post.what(assembly)}: the Party Secretaries must be registered party "
-                f"members, and the membership registry does not list them."), f"appointing {post.name}")
-            return
+                f"members, and the membership registry does not list them.", doing=f"appointing {post.name}")
         await self.offices.change_holders(ended=(), begun=(holding,), at=holding.mandate.since)
         names = await display_names(self.poster.gateway, [user])
         await ctx.reply(f"{names[user]} is now {post.what(assembly)}, appointed by {ctx.sender}.")

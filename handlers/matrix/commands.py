@@ -39,7 +39,7 @@ from harmony_matrix.commands import (
     management_refusal,
     refusal,
 )
-from harmony_matrix.errors import UserError
+from harmony_matrix.errors import PrivateRefusal, UserError
 from harmony_matrix.ids import EventId, RoomId, UserId
 from harmony_matrix.outbound import Priority
 
@@ -215,6 +215,8 @@ class CommandRouter:
             await spec.handler(ctx, **args)
         except CommandParseError as exc:
             await ctx.reply(exc.message)
+        except PrivateRefusal as exc:
+            await self.tell_privately(ctx, exc, spec)
         except UserError as exc:
             await ctx.reply(exc.message)
         except OutboxClosed:
@@ -229,6 +231,17 @@ class CommandRouter:
             await ctx.reply(f"Sorry, something went wrong on my side while running {ctx.prefix} {spec.name}. "
                             f"It has been logged (reference {ctx.event_id}). Part of it may have been done "
                             "before it failed: please check before trying again.")
+
+
+    async def tell_privately(self, ctx: CommandContext, refusal: PrivateRefusal, spec: CommandSpec) -> None:
+        """A refusal about the sender, said to them alone: here if this is their direct chat, else by DM
+        with a neutral word in the room (``PrivateRefusal``)."""
+        if ctx.room.is_direct:
+            await ctx.reply(refusal.message)
+            return
+        await self.poster.dm(ctx.sender, refusal.message, txn_seed=f"private-refusal:{ctx.event_id}")
+        doing = refusal.doing or f"{ctx.prefix} {spec.name}"
+        await ctx.reply(f"I can't do that ({doing}): I have sent you the reason in a direct message.")
 
 
 def homeserver_refusal(spec: CommandSpec, exc: MatrixError, *, prefix: str) -> str:

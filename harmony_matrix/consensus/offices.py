@@ -24,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from harmony_matrix.consensus.roles import HowDecided, Mandate, Role, RoleAssignment
-from harmony_matrix.errors import UserError
+from harmony_matrix.errors import PrivateRefusal, UserError
 from harmony_matrix.ids import EventId, UserId
 from harmony_matrix.refs import make_ref
 
@@ -108,11 +108,6 @@ def find_office(offices: Sequence[Office], name: str, *, assembly: str) -> Offic
             return office
     names = ", ".join(o.name for o in offices)
     raise UserError(f'{assembly} has no office "{name}": its offices are {names}')
-
-
-class PrivateRefusal(UserError):
-    """A refusal whose reason is about the person (whether they are a registered member, whether they
-    take part): said to them alone, in a direct message, never in a room."""
 
 
 # --- holders of the configured offices -----------------------------------------------------------

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from harmony_matrix.consensus.roles import Role, RoleAssignment
-from harmony_matrix.errors import UserError
+from harmony_matrix.errors import PrivateRefusal, UserError
 from harmony_matrix.ids import EventId, UserId
 from harmony_matrix.refs import make_ref
 
@@ -87,7 +87,7 @@ def open_petition(
 ) -> Petition:
     """Open a petition; the person opening it signs it first. One open petition per role at a time."""
     if not is_member:
-        raise UserError("only party members can petition for a re-election")
+        raise PrivateRefusal("only registered party members can petition for a re-election")
     for other in open_petitions:
         if other.assembly == assembly and other.role is role and other.status is PetitionStatus.OPEN:
             raise UserError(f"a petition for re-electing the {role.value} is already open: sign {other.ref}")
@@ -114,7 +114,7 @@ def sign_petition(
         raise UserError(f"petition {petition.ref} is closed ({petition.status.value})")
     if not is_member:
         # Said only to the person signing (it is about themselves), never in a room.
-        raise UserError("only party members can sign a petition for re-election")
+        raise PrivateRefusal("only registered party members can sign a petition for re-election")
     if user in petition.signers:
         raise UserError(f"you have already signed {petition.ref}")
     return replace(petition, signatures=(*petition.signatures, Signature(user, now, event_id)))

@@ -139,14 +139,15 @@ async def test_a_petition_reaching_its_threshold_starts_an_election_that_sets_th
     await outsider.join(discussion)
     try:
         reply = await outsider.send_and_wait_reply(discussion, "!h petition re-elect", from_user=s.bot_id)
-        assert "only party members" in reply["content"]["body"], reply["content"]["body"]
+        assert "sent you the reason in a direct message" in reply["content"]["body"], reply["content"]["body"]
+        assert "member" not in reply["content"]["body"]  # whether someone is a member is never said in a room
         assert await s.app.db.consensus.petitions.open_for("ops") == []
 
         reply = await alice.send_and_wait_reply(discussion, "!h petition re-elect secretary", from_user=s.bot_id)
         body = reply["content"]["body"]
         assert "Signed R-ops-1: 1 of 2 signatures" in body, body
         reply = await outsider.send_and_wait_reply(discussion, "!h petition re-elect", from_user=s.bot_id)
-        assert "only party members can sign" in reply["content"]["body"], reply["content"]["body"]
+        assert "sent you the reason in a direct message" in reply["content"]["body"], reply["content"]["body"]
         reply = await alice.send_and_wait_reply(discussion, "!h petition re-elect", from_user=s.bot_id)
         body = reply["content"]["body"]
         assert "already signed R-ops-1: 1 of 2 signatures" in body, body

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harmony_matrix.errors import UserError
+from harmony_matrix.errors import PrivateRefusal, UserError
 from harmony_matrix.ids import EventId, UserId
 from harmony_matrix.consensus.petitions import (
     Petition,
@@ -175,7 +175,7 @@ def test_petition_collects_unique_member_signatures() -> None:
     petition = sign_petition(petition, CAROL, now=NOW, is_member=True)
     with pytest.raises(UserError, match="already signed"):
         sign_petition(petition, CAROL, now=NOW, is_member=True)
-    with pytest.raises(UserError, match="only party members"):
+    with pytest.raises(PrivateRefusal, match="only registered party members"):
         sign_petition(petition, DAN, now=NOW, is_member=False)
     assert not threshold_reached(petition, threshold=3)
     petition = sign_petition(petition, DAN, now=NOW, is_member=True)
@@ -191,7 +191,7 @@ def test_petition_lifecycle_errors() -> None:
     with pytest.raises(UserError, match="already open"):
         open_petition(ref="PET-ops-2", assembly="ops", role=Role.SECRETARY, opened_by=CAROL, now=NOW,
                       is_member=True, open_petitions=[petition])
-    with pytest.raises(UserError, match="only party members"):
+    with pytest.raises(PrivateRefusal, match="only registered party members"):
         open_petition(ref="PET-ops-2", assembly="ops", role=Role.DEPUTY, opened_by=CAROL, now=NOW, is_member=False)
     closed = close_petition(petition, status=PetitionStatus.ELECTION_STARTED)
     with pytest.raises(UserError, match="closed"):
