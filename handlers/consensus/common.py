@@ -93,6 +93,17 @@ class AssemblyLookup:
         """Whether ``slug`` names an assembly of the registry."""
         return self.get(slug) is not None
 
+    def which(self, named: str | None, *, here: str | None, usage: str, prefix: str) -> str:
+        """The assembly a command is about: the one ``named``, else the room's (``here``). Refused, with
+        what to type (``usage``, without the prefix), when neither is given, and when the name is not
+        in the registry (rather than answering "nothing in <typo>")."""
+        slug = named or here
+        if slug is None:
+            raise UserError(f"Which assembly? Name it: {prefix} {usage}")
+        if self.federation() is not None and not self.known(slug):
+            raise UserError(f"There is no assembly called {slug}; {prefix} assemblies lists them.")
+        return slug
+
     def tz_of(self, slug: str) -> tzinfo:
         """The zone the assembly's times are typed and shown in."""
         assembly = self.get(slug)

@@ -217,11 +217,8 @@ class Decisions:
         if assembly is not None and topic is None and ctx.room.assembly is not None \
                 and not self.assemblies.known(assembly) and assembly != ctx.room.assembly:
             slug, topic = ctx.room.assembly, assembly  # "decisions budget" in an assembly's room
-        slug = slug or ctx.room.assembly
-        if slug is None:
-            raise UserError(f"which assembly? {ctx.prefix} decisions <assembly> [topic]")
-        if self.assemblies.federation() is not None and not self.assemblies.known(slug):
-            raise UserError(f"there is no assembly called {slug}; {ctx.prefix} assemblies lists them")
+        slug = self.assemblies.which(slug, here=ctx.room.assembly, usage="decisions <assembly> [topic]",
+                                     prefix=ctx.prefix)
         topic = None if topic is None else parse_topic(topic)
         record = await self.decisions.decisions()
         in_force = decisions_in_force(record, assembly=slug, topic=topic, ancestors_of=self.assemblies.ancestors())

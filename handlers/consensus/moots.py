@@ -304,7 +304,8 @@ class Moots:
     @command("moots", summary="Upcoming moots of an assembly (this one by default).", example="!h moots ops",
              params=(Param("assembly", help="an assembly's short name", optional=True),))
     async def list_moots(self, ctx: CommandContext, assembly: str | None) -> None:
-        slug = assembly or ctx.room.assembly
+        slug = assembly and self.assemblies.which(assembly, here=None, usage="moots <assembly>", prefix=ctx.prefix)
+        slug = slug or ctx.room.assembly
         moots = await self.moots.upcoming(assemblies=None if slug is None else [slug], after=self.clock())
         if not moots:
             await ctx.reply(f"No upcoming moots{' in ' + slug if slug else ''}.")

@@ -103,12 +103,7 @@ class Offices:
         return assembly, self._office(assembly, name)
 
     def _assembly(self, ctx: CommandContext, named: str | None) -> str:
-        slug = named or ctx.room.assembly
-        if slug is None:
-            raise UserError("name the assembly, e.g. " + ctx.prefix + " offices party")
-        if self.assemblies.federation() is not None and not self.assemblies.known(slug):
-            raise UserError(f'there is no assembly "{slug}" ({ctx.prefix} assemblies lists them)')
-        return slug
+        return self.assemblies.which(named, here=ctx.room.assembly, usage="offices <assembly>", prefix=ctx.prefix)
 
     async def _races(self, assembly: str) -> list[Race]:
         """The assembly's races not yet decided; a race whose ballot was applied (a crash between the

@@ -65,11 +65,8 @@ class Proposals:
              example="!h proposals ops",
              params=(Param("assembly", help="an assembly's short name", optional=True),))
     async def list_proposals(self, ctx: CommandContext, assembly: str | None) -> None:
-        slug = assembly or ctx.room.assembly
-        if slug is None:
-            raise UserError(f"which assembly? {ctx.prefix} proposals <assembly>")
-        if self.assemblies.federation() is not None and not self.assemblies.known(slug):
-            raise UserError(f"there is no assembly called {slug}; {ctx.prefix} assemblies lists them")
+        slug = self.assemblies.which(assembly, here=ctx.room.assembly, usage="proposals <assembly>",
+                                     prefix=ctx.prefix)
         found = await self.proposals.in_assembly(slug)
         if not found:
             await ctx.reply(f"No proposals in {slug} yet; raise one there with {ctx.prefix} propose <title>.")

@@ -39,7 +39,7 @@ async def test_only_the_all_thing_bodys_secretary_records_an_all_thing_decision(
                 and party_sec.user_id in refused and "level=moot" in refused), refused
         assert "Recorded D-media-1" in await say(media_sec, media_room, "!h consensus P-media-1 reached topics=budget")
         # The same slip in the other direction: an unknown assembly is named, not read as no decisions.
-        assert "there is no assembly called deadlock" in await say(media_sec, media_room, "!h decisions deadlock @")
+        assert "There is no assembly called deadlock" in await say(media_sec, media_room, "!h decisions deadlock @")
 
         assert "P-party-1" in await say(party_sec, party_room, "!h propose Keep half of the surplus")
         refused = await say(party_sec, party_room, "!h consensus P-party-1 reached level=all-thing topics=budget")

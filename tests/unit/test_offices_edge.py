@@ -88,4 +88,4 @@ async def test_races_and_offices_through_the_router(tmp_path: Path) -> None:
         assert "race E-party-1 (open, 1 seat): nobody yet" in board, board
         assert "is vacant" in await say(f"!h office vacate treasurer {MEM}", SEC, party["secretariat"])
         assert "nobody — VACANT (1 seat)" in await say("!h offices party", PAT, dm)
-        assert "no assembly \"nowhere\"" in await say("!h offices nowhere", PAT, dm)
+        assert "There is no assembly called nowhere" in await say("!h offices nowhere", PAT, dm)
