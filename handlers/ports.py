@@ -53,6 +53,21 @@ class SeatDirectory(Protocol):
     async def seat_moderators(self, slug: str) -> frozenset[str]: ...
 
 
+#: A space on another instance and the servers to reach it through.
+RemoteSpace = tuple[str, Sequence[str]]
+
+
+class RemoteTree(Protocol):
+    """What the assemblies feature reads of nestings across instances (the federation feature holds
+    them): the remote umbrellas and the remote nested spaces of an assembly, once both sides agreed."""
+
+    async def remote_parents(self, slug: str) -> list[RemoteSpace]: ...
+    async def remote_children(self, slug: str) -> list[RemoteSpace]: ...
+    async def remote_listing(self) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """slug → (its remote umbrellas, its remote nested assemblies), as labels to show."""
+        ...
+
+
 class AssemblySeating(Protocol):
     """What the sortition feature uses of the assemblies feature: the registry, an assembly's rooms,
     and telling it that the seats of an assembly changed (power levels, invitations, enforcement)."""

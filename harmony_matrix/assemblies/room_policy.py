@@ -270,6 +270,8 @@ def desired_room_state(
     creator_is_bot: bool,
     existing_power_levels: Mapping[str, Any] | None = None,
     moderators: Sequence[UserId] = (),
+    remote_parents: Sequence[tuple[RoomId, Sequence[str]]] = (),
+    remote_children: Sequence[tuple[RoomId, Sequence[str]]] = (),
 ) -> RoomState:
     """Everything the bot enforces in one room of ``assembly``.
 
@@ -279,7 +281,10 @@ def desired_room_state(
     power levels, server ACL and its ``m.space.parent`` pointing to the space.
     ``existing_power_levels`` should be the room's current content (see
     :func:`power_levels_content`); ``moderators`` are delegates holding moderator power by a drawn
-    seat.
+    seat. ``remote_parents`` and ``remote_children`` are nestings across instances
+    (``harmony_matrix.federation_peers.links``), each a space ID with the servers to reach it: the space
+    gets a ``m.space.parent`` / ``m.space.child`` for each (a remote parent canonical only when there
+    is no local one).
     """
     own_server = via[0] if via else ""
     events: dict[StateKey, Mapping[str, Any]] = {
@@ -305,6 +310,11 @@ def desired_room_state(
             events[(et.SPACE_CHILD, room_id)] = space_child_content(via)
         for index, room_id in enumerate(parent_space_ids):
             events[(et.SPACE_PARENT, room_id)] = space_parent_content(via, canonical=index == 0)
+        for room_id, remote_via in remote_children:
+            events[(et.SPACE_CHILD, room_id)] = space_child_content(remote_via)
+        for index, (room_id, remote_via) in enumerate(remote_parents):
+            events[(et.SPACE_PARENT, room_id)] = space_parent_content(
+                remote_via, canonical=index == 0 and not parent_space_ids)
     else:
         events[(et.SPACE_PARENT, space_id)] = space_parent_content(via)
     return RoomState(events)
