@@ -60,6 +60,7 @@ class LocalAssemblies(Protocol):
     """What this feature reads of the assemblies feature."""
 
     def federation(self) -> Federation: ...
+    async def refresh(self) -> Federation: ...
     async def rooms_of(self, slug: str) -> dict[str, RoomId]: ...
 
 
@@ -251,6 +252,8 @@ class FederationFeature:
             log.info("%s from %s was applied before (key %s): ignored", message.kind.value, sender, message.key)
             return
         await self.rooms.adopt(sender, room_id)
+        # The first batch after a start is handled before the features start: read the registry now.
+        await self.assemblies.refresh()
         handlers = {Kind.NEST_REQUEST: self._on_nest_request, Kind.UNNEST_REQUEST: self._on_unnest_request}
         await handlers.get(message.kind, self._on_answer)(sender, message)
         await self.store.first_application(sender, message.key, kind=message.kind.value, at=self.clock())
@@ -305,7 +308,7 @@ class FederationFeature:
         if decision.verdict is Verdict.PENDING:
             await self.store.save(link, at=self.clock())
             await self.rooms.send(sender, answer(message, Kind.NEST_PENDING), "Waiting for our secretary.")
-            name = self.assemblies.federation()[decision.parent_slug].name
+            name = self._name(decision.parent_slug)
             await self._report(decision.parent_slug, (
                 f"{sender} asks to nest {message.child_name} (hosted on {server_of(sender)}) under {name}. "
                 f"To accept: {self.prefix} federation accept {message.child_space} — to refuse: "
@@ -323,7 +326,7 @@ class FederationFeature:
                                     parent_space=link.local_space)
         await self.rooms.send(link.peer, answer(request, Kind.NEST_ACCEPTED, via=[self.gateway.server_name]),
                               f"{link.remote_label} is now nested in {link.local_slug}.")
-        name = self.assemblies.federation()[link.local_slug].name
+        name = self._name(link.local_slug)
         await self._report(link.local_slug, f"{link.remote_label} ({server_of(link.peer)}, run by {link.peer}) is now "
                            f"nested in {name}.", seed=f"accepted:{link.key}")
 
@@ -344,7 +347,7 @@ class FederationFeature:
         await self.store.save(dataclasses.replace(link, state=LinkState.UNLINKED), at=self.clock())
         await self.poster.put_state(link.local_space, et.SPACE_CHILD, {}, link.remote_space)
         await self.rooms.send(sender, answer(message, Kind.UNNEST_DONE), f"{link.remote_label} is no longer nested here.")
-        name = self.assemblies.federation()[link.local_slug].name
+        name = self._name(link.local_slug)
         await self._report(link.local_slug, f"{link.remote_label} ({server_of(sender)}) is no longer nested in {name}, "
                            f"at the request of {sender}.", seed=f"unnested:{message.key}")
 
@@ -356,8 +359,7 @@ class FederationFeature:
         if refusal is not None or link is None:
             await self._refuse(sender, key=message.key, message=message, refusal=refusal or Refusal("no such link"))
             return
-        name = self.assemblies.federation()[link.local_slug].name if link.local_slug in self.assemblies.federation() \
-            else link.local_slug
+        name = self._name(link.local_slug)
         now = self.clock()
         if message.kind is Kind.NEST_ACCEPTED:
             if link.state is not LinkState.REQUESTED and link.state is not LinkState.PENDING:
@@ -384,6 +386,10 @@ class FederationFeature:
             await self.store.save(dataclasses.replace(link, state=LinkState.UNLINKED), at=now)
             await self._report(link.local_slug, f"{name} is no longer nested in {link.remote_label} on either side.",
                                seed=message.key)
+
+    def _name(self, slug: str) -> str:
+        federation = self.assemblies.federation()
+        return federation[slug].name if slug in federation else slug
 
     def _has_local_parent(self, link: Link) -> bool:
         federation = self.assemblies.federation()
