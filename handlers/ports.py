@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.federation_peers.decisions import RemoteRecord
 from harmony_matrix.polls.results import PollResult
 
 #: "Now", as a timezone-aware datetime; tests pass their own clock.
@@ -66,6 +67,13 @@ class RemoteTree(Protocol):
     async def remote_listing(self) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """slug → (its remote umbrellas, its remote nested assemblies), as labels to show."""
         ...
+
+
+class RemoteDecisions(Protocol):
+    """What the consensus feature reads of decisions published on peer instances (the federation
+    feature reads them from the remote umbrellas' spaces and checks them)."""
+
+    async def remote_record(self, slug: str) -> RemoteRecord: ...
 
 
 class AssemblySeating(Protocol):

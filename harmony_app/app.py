@@ -122,7 +122,7 @@ def _build_federation(services: Services) -> Feature:
     peers = services.config.federation.peer_directory()
     feature = FederationFeature(gateway=services.gateway, poster=services.poster, store=services.db.federation,
                                 peers=peers, assemblies=assemblies, clock=services.clock,
-                                prefix=services.config.display_prefix)
+                                prefix=services.config.display_prefix, record=services.db.consensus.decisions)
     assemblies.use_remote(feature, peer_bots=[peer.user_id for peer in peers])
     return feature
 
@@ -134,10 +134,13 @@ def _build_consensus(services: Services) -> Feature:
     from handlers.consensus.feature import ConsensusFeature
     from handlers.polls.feature import PollsFeature
 
+    from handlers.federation.feature import FederationFeature
+
     settings = services.config.consensus
     assemblies = services.features.get("assemblies")
     polls = services.features.get("polls")
-    return ConsensusFeature(
+    federation = services.features.get("federation")
+    feature = ConsensusFeature(
         stores=services.db.consensus, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
         polls=polls if isinstance(polls, PollsFeature) else None,
@@ -153,6 +156,9 @@ def _build_consensus(services: Services) -> Feature:
             ballot_duration=timedelta(seconds=settings.ballot_duration),
             elected_term=timedelta(seconds=settings.elected_term),
             default_tz=services.config.timezone, **consensus_rules(settings)))
+    if isinstance(federation, FederationFeature):
+        feature.decisions.remote = federation  # decisions of remote umbrellas count in precedence
+    return feature
 
 
 def _build_polls(services: Services) -> Feature:

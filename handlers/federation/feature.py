@@ -29,6 +29,15 @@ from handlers.ports import Clock, RemoteSpace
 from harmony_matrix import event_types as et
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import space_child_content, space_parent_content
+from harmony_matrix.consensus.decisions import ChainEntry
+from harmony_matrix.federation_peers.decisions import (
+    Ignored,
+    RemoteDecision,
+    RemoteRecord,
+    chain_head_state,
+    decision_state,
+    read_published,
+)
 from harmony_matrix.federation_peers.links import (
     Link,
     LinkState,
@@ -74,11 +83,17 @@ class FederationRecords(PeerRoomRecords, Protocol):
     async def first_application(self, sender: str, key: str, *, kind: str, at: datetime) -> bool: ...
 
 
+class DecisionChain(Protocol):
+    """The local decision record (``storage.consensus.decisions.DecisionStore``)."""
+
+    async def chain(self) -> list[ChainEntry]: ...
+
+
 class FederationFeature:
     """Nesting across instances: asks peers, answers them, keeps both sides' space state."""
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: FederationRecords, peers: Peers,
-                 assemblies: LocalAssemblies, clock: Clock, prefix: str) -> None:
+                 assemblies: LocalAssemblies, clock: Clock, prefix: str, record: DecisionChain | None = None) -> None:
         self.gateway = gateway
         self.poster = poster
         self.store = store
@@ -87,6 +102,9 @@ class FederationFeature:
         self.clock = clock
         self.prefix = prefix
         self.rooms = PeerRooms(gateway=gateway, poster=poster, records=store)
+        self.record = record
+        #: How many entries of the record are published (as state in their spaces) by this run.
+        self._published = 0
         self._not_before: dict[tuple[str, str], datetime] = {}
         self._wanted: frozenset[tuple[str, str]] | None = None
         from handlers.federation.commands import FederationCommands
@@ -106,6 +124,7 @@ class FederationFeature:
         """Ask again what was asked and not answered (same keys), then what the registry wants."""
         await self.resend_open()
         await self.sync_links()
+        await self.publish_decisions()
 
     async def stop(self) -> None:
         return None
@@ -122,6 +141,7 @@ class FederationFeature:
         try:
             await self.rooms.flush()
             await self.sync_links()
+            await self.publish_decisions()
         except MatrixError as exc:
             log.warning("federation upkeep failed: %s", exc)
 
@@ -148,6 +168,57 @@ class FederationFeature:
             (parents if link.side is Side.CHILD else children).setdefault(link.local_slug, []).append(label)
         return {slug: (tuple(parents.get(slug, ())), tuple(children.get(slug, ())))
                 for slug in set(parents) | set(children)}
+
+    # -- decisions across instances -------------------------------------------------------------
+
+    async def publish_decisions(self) -> int:
+        """Publish the entries of the record not published yet by this run (all of them at start:
+        the homeserver keeps unchanged state as it is) as state in their assemblies' spaces, and the
+        chain's head in each space written to. Returns how many were written."""
+        if self.record is None:
+            return 0
+        chain = await self.record.chain()
+        if len(chain) <= self._published:
+            return 0
+        spaces: set[str] = set()
+        for entry in chain[self._published:]:
+            slug = entry.decision.assembly
+            space = (await self.assemblies.rooms_of(slug)).get("space") if slug in self.assemblies.federation() else None
+            if space is None:
+                continue
+            await self.poster.put_state(space, et.HARMONY_DECISION_STATE, decision_state(entry), entry.decision.ref)
+            spaces.add(space)
+        for written_to in sorted(spaces):
+            await self.poster.put_state(written_to, et.HARMONY_DECISION_CHAIN, chain_head_state(chain[-1]), "")
+        written = len(chain) - self._published
+        self._published = len(chain)
+        return written
+
+    async def remote_record(self, slug: str) -> RemoteRecord:
+        """The decisions published in the remote umbrellas of ``slug`` and of its local umbrellas,
+        each checked (``federation_peers.decisions.read_published``)."""
+        federation = self.assemblies.federation()
+        chain = ({slug} | set(federation.ancestors(slug))) if slug in federation else {slug}
+        decisions: list[RemoteDecision] = []
+        ignored: list[Ignored] = []
+        parents: dict[str, set[str]] = {}
+        for link in await self.store.links():
+            if link.side is not Side.CHILD or link.state is not LinkState.LINKED or link.local_slug not in chain:
+                continue
+            try:
+                events = await self.gateway.get_state(link.remote_space)
+            except MatrixError as exc:
+                ignored.append(Ignored(link.remote_space, f"cannot read {link.remote_label}: {exc}"))
+                continue
+            published = read_published(events, peers=self.peers, server=server_of(link.peer))
+            if published.assembly is not None:
+                parents.setdefault(link.local_slug, set()).add(published.assembly)
+            decisions.extend(published.decisions)
+            ignored.extend(published.ignored)
+            for item in published.ignored:
+                log.warning("ignored a decision published in %s: %s", link.remote_space, item.reason)
+        return RemoteRecord(decisions=tuple(decisions), ignored=tuple(ignored),
+                            remote_parents={k: frozenset(v) for k, v in parents.items()})
 
     # -- child side: asking ----------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ One run of the two bots covers the acceptance points of issue 15 it can (the sui
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from botrunner import start_app, write_bot_config
 from harmony_app.app import App
 from harmony_app.local_synapse import LocalSynapse
 from harmony_matrix.assemblies.federation_file import load_federation
-from harmony_matrix.event_types import HARMONY_FEDERATION, SPACE_CHILD, SPACE_PARENT
+from harmony_matrix.consensus.decisions import Decision, Level, Method, append, make_decision_ref
+from harmony_matrix.event_types import HARMONY_DECISION_STATE, HARMONY_FEDERATION, SPACE_CHILD, SPACE_PARENT
+from harmony_matrix.federation_peers.decisions import decision_state
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -53,8 +56,8 @@ assemblies:
 """
 
 
-def regional_federation(parent_alias: str | None) -> str:
-    remote = f"\n    remote_parents: ['{parent_alias}']" if parent_alias else ""
+def regional_federation(*parent_aliases: str) -> str:
+    remote = f"\n    remote_parents: [{', '.join(repr(a) for a in parent_aliases)}]" if parent_aliases else ""
     return f"""
 version: 1
 assemblies:
@@ -85,8 +88,18 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         await national.features["assemblies"].apply_federation(load_federation(national_federation(), source="n"))
         party = await national.features["assemblies"].rooms_of("party")
         party_alias = f"#party:{national_hs.server_name}"
+        # A third, untrusted bot on the national server runs a space of its own that publishes an All
+        # Thing decision; the regional file names it as an umbrella too.
+        rogue = await make_user("rogue-bot", server=national_hs)
+        rogue_space = await rogue.create_room(name="Rogue Assembly", space=True, room_alias_name=f"rogue-{tag}")
+        rogue_alias = f"#rogue-{tag}:{national_hs.server_name}"
+        forged = append([], Decision(ref="D-rogue-1", assembly="rogue", level=Level.ALL_THING, method=Method.CONSENSUS,
+                                     outcome="reached", statement="Rogue rules.", topics=("housing",),
+                                     decided_at=datetime(2026, 11, 2, tzinfo=UTC)))
+        await rogue.put_state(rogue_space, "org.harmony.assembly", {"slug": "rogue"})
+        await rogue.put_state(rogue_space, HARMONY_DECISION_STATE, decision_state(forged), state_key="D-rogue-1")
         await regional.features["assemblies"].apply_federation(
-            load_federation(regional_federation(party_alias), source="r"))
+            load_federation(regional_federation(party_alias, rogue_alias), source="r"))
         wales = await regional.features["assemblies"].rooms_of("wales")
 
         # --- nesting: both spaces show it, with the other's server in `via` ---------------------
@@ -119,9 +132,34 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         reply = await host.send_and_wait_reply(party["discussion"], "!h assemblies", from_user=national_bot.user_id)
         assert "Wales Regional Assembly (on " + regional_hs.server_name in reply["content"]["body"]
 
-        # --- a third, untrusted bot: its nesting request changes nothing and is reported ----------
-        rogue = await make_user("rogue-bot", server=regional_hs)
-        rogue_space = await rogue.create_room(name="Rogue Assembly", space=True)
+        # Nesting under the rogue's space is refused by the peer hosting its server, and reported.
+        await until(lambda: _has(notices(regional, wales["secretariat"]),
+                                 f"refused to nest Wales Regional Assembly under {rogue_alias}"), "the refusal reported")
+        assert await regional.gateway.get_state_event(wales["space"], SPACE_PARENT, rogue_space) is None
+
+        # --- decisions across instances: the national All Thing decision is in force in Wales ------
+        await national.db.consensus.decisions.append(lambda n: Decision(
+            ref=make_decision_ref("party", n), assembly="party", level=Level.ALL_THING, method=Method.CONSENSUS,
+            outcome="reached", statement="Rent caps everywhere.", topics=("housing",),
+            decided_at=datetime(2026, 11, 1, 12, tzinfo=UTC)), assembly="party")
+        await regional.db.consensus.decisions.append(lambda n: Decision(
+            ref=make_decision_ref("wales", n), assembly="wales", level=Level.MOOT, method=Method.CONSENSUS,
+            outcome="reached", statement="No rent caps in Wales.", topics=("housing",),
+            decided_at=datetime(2026, 11, 20, tzinfo=UTC)), assembly="wales")
+        published = await until(lambda: regional.gateway.get_state_event(party["space"], HARMONY_DECISION_STATE,
+                                                                          "D-party-1"), "the national decision published")
+        national_hash = (await national.db.consensus.decisions.chain())[0].hash
+        assert published["entry"]["hash"] == national_hash
+        reply = await person.send_and_wait_reply(wales["discussion"], "!h decisions wales housing",
+                                                 from_user=regional_bot.user_id)
+        body = reply["content"]["body"]
+        remote_ref = f"D-party-1@{national_hs.server_name}"
+        assert f"• {remote_ref} (all-thing, consensus" in body and "Rent caps everywhere." in body
+        assert f"overridden: D-wales-1 by {remote_ref} on housing" in body
+        assert f"chain entry #1, hash {national_hash[:16]}… (verified)" in body
+        assert "D-rogue-1" not in body and "Rogue rules" not in body
+
+        # --- the untrusted bot's own messages change nothing and are reported -------------------
         rogue_room = await rogue.create_room(preset="private_chat", invite=[national_bot.user_id], is_direct=True)
         await until(lambda: _joined(rogue, rogue_room, national_bot.user_id), "the national bot in the rogue's chat")
         await rogue.send_event(rogue_room, HARMONY_FEDERATION, {
@@ -134,18 +172,18 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         await until(lambda: _has(notices(national, party["secretariat"]), "a malformed message (nest.request lacks child_space"),
                     "the rogue's malformed message reported")
         assert await national.gateway.get_state_event(party["space"], SPACE_CHILD, rogue_space) is None
-        assert await national.db.federation.applications("nest.request") == 1  # only the trusted peer's
+        # Only the trusted peer's two requests were applied (one accepted, one refused).
+        assert await national.db.federation.applications("nest.request") == 2
 
         # --- the national bot stops: the regional one keeps working and its unnesting waits -------
         await national.stop()
-        await regional.features["assemblies"].apply_federation(load_federation(regional_federation(None), source="r"))
+        await regional.features["assemblies"].apply_federation(load_federation(regional_federation(), source="r"))
         gone = await until(lambda: _empty(regional.gateway.get_state_event(wales["space"], SPACE_PARENT, party["space"])),
                            "the Welsh side unnested at once")
         assert gone
         reply = await person.send_and_wait_reply(wales["discussion"], "!h assemblies", from_user=regional_bot.user_id)
         assert "Nested in" not in reply["content"]["body"]  # answered while the national bot is down
-        link = (await regional.db.federation.links())[0]
-        assert link.state.value == "unlinking"
+        assert await _state_is(regional, party["space"], "unlinking")
         # Still nested on the national side: nobody there applied anything yet.
         assert (await national_hs_state(national_hs, admin_n, party["space"], wales["space"]))["via"]
 
@@ -153,10 +191,10 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         national = await start_app(national_config)
         await until(lambda: _empty(national.gateway.get_state_event(party["space"], SPACE_CHILD, wales["space"])),
                     "the national side unnested after the restart")
-        await until(lambda: _state_is(regional, "unlinked"), "the regional side told it is done")
+        await until(lambda: _state_is(regional, party["space"], "unlinked"), "the regional side told it is done")
         await regional.features["federation"].resend_open()  # nothing left to ask again
         assert await national.db.federation.applications("unnest.request") == 1
-        assert await national.db.federation.applications("nest.request") == 1
+        assert await national.db.federation.applications("nest.request") == 2
         assert await until(lambda: _has(notices(national, party["secretariat"]), "is no longer nested in National Party"),
                            "the national secretariat told of the unnesting")
     finally:
@@ -177,8 +215,8 @@ async def _empty(content: Awaitable[dict[str, Any] | None]) -> bool:
     return not found or not found.get("via")
 
 
-async def _state_is(app: App, state: str) -> bool:
-    return [link.state.value for link in await app.db.federation.links()] == [state]
+async def _state_is(app: App, remote_space: str, state: str) -> bool:
+    return [link.state.value for link in await app.db.federation.links() if link.remote_space == remote_space] == [state]
 
 
 async def national_hs_state(server: LocalSynapse, user: Any, space: str, child: str) -> dict[str, Any]:

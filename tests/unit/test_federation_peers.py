@@ -3,7 +3,9 @@ what a nesting request gets, which links the federation file asks for (docs/FEDE
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +13,15 @@ from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.errors import InvalidAssembly
 from harmony_matrix.assemblies.federation_file import FederationFileError, load_federation
 from harmony_matrix.config import Config, ConfigError, load_config
+from harmony_matrix.consensus.decisions import ChainEntry, Decision, Level, Method, append
+from harmony_matrix.consensus.precedence import decisions_in_force
+from harmony_matrix.federation_peers.decisions import (
+    RemoteRecord,
+    ancestors_across,
+    chain_head_state,
+    decision_state,
+    read_published,
+)
 from harmony_matrix.federation_peers.links import (
     Link,
     LinkState,
@@ -204,3 +215,89 @@ def test_peers_in_the_config_with_their_rights(tmp_path: Path) -> None:
 def test_bad_peers_in_the_config_are_named(peers: str, problem: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=problem):
         config_from(BASE + f"federation:\n  peers: {peers}\n", tmp_path)
+
+
+# --- decisions published across instances -------------------------------------------------------
+NATIONAL = UserId("@harmony:national.example")
+READER_PEERS = Peers([Peer(NATIONAL, frozenset({PeerRight.DECISIONS})), Peer(SCOTS, frozenset())])
+
+
+def national_entry(*, assembly: str = "party", ref: str = "D-party-1", level: Level = Level.ALL_THING) -> ChainEntry:
+    decision = Decision(ref=ref, assembly=assembly, level=level, method=Method.CONSENSUS, outcome="reached",
+                        statement="Rent caps everywhere.", topics=("housing",),
+                        decided_at=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    return append([], decision)
+
+
+def space_state(entry: ChainEntry, *, sender: str = NATIONAL, creator: str = NATIONAL, slug: str = "party",
+                content: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    return [
+        {"type": "m.room.create", "state_key": "", "sender": creator, "content": {"type": "m.space"}},
+        {"type": "org.harmony.assembly", "state_key": "", "sender": creator, "content": {"slug": slug}},
+        {"type": "org.harmony.decision_chain", "state_key": "", "sender": creator, "content": chain_head_state(entry)},
+        {"type": "org.harmony.decision", "state_key": entry.decision.ref, "sender": sender,
+         "content": content if content is not None else decision_state(entry)},
+    ]
+
+
+def test_a_decision_published_by_the_host_is_read_renamed_and_with_its_chain() -> None:
+    entry = national_entry()
+    published = read_published(space_state(entry), peers=READER_PEERS, server="national.example")
+    assert published.assembly == "party@national.example" and published.ignored == ()
+    (found,) = published.decisions
+    assert found.decision.ref == "D-party-1@national.example"
+    assert found.decision.assembly == "party@national.example"
+    assert found.entry.hash == entry.hash and found.head == (1, entry.hash)
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"sender": ROGUE}, "not by the bot hosting the space"),  # someone else with power in the space
+    ({"sender": SCOTS, "creator": SCOTS}, "may not publish decisions that count"),
+    ({"sender": ROGUE, "creator": ROGUE}, "is not a trusted peer"),
+    ({"slug": "wales"}, "a peer records decisions only for the assemblies it hosts"),
+])
+def test_a_published_decision_that_is_not_the_hosts_own_counts_for_nothing(kwargs: dict[str, Any], reason: str) -> None:
+    published = read_published(space_state(national_entry(), **kwargs), peers=READER_PEERS, server="n")
+    assert published.decisions == ()
+    assert reason in published.ignored[0].reason
+
+
+def test_a_published_decision_whose_content_was_changed_fails_its_hash() -> None:
+    entry = national_entry()
+    content = decision_state(entry)
+    content["entry"]["decision"]["statement"] = "No rent caps."
+    published = read_published(space_state(entry, content=content), peers=READER_PEERS, server="n")
+    assert published.decisions == () and "hash does not match" in published.ignored[0].reason
+    content = {"version": 1, "entry": {"seq": 1}}
+    published = read_published(space_state(entry, content=content), peers=READER_PEERS, server="n")
+    assert "malformed" in published.ignored[0].reason
+
+
+def test_a_national_all_thing_decision_overrides_a_regional_one_on_the_same_topic() -> None:
+    national = read_published(space_state(national_entry()), peers=READER_PEERS, server="national.example")
+    regional = Decision(ref="D-wales-1", assembly="wales", level=Level.MOOT, method=Method.CONSENSUS,
+                        outcome="reached", statement="No rent caps here.", topics=("housing",),
+                        decided_at=datetime(2026, 11, 20, tzinfo=UTC))
+    record = RemoteRecord(decisions=national.decisions, remote_parents={"wales": frozenset({"party@national.example"})})
+    ancestors = ancestors_across(lambda slug: frozenset(), record)
+    assert ancestors("wales") == {"party@national.example"}
+    (item,) = decisions_in_force([regional, *(r.decision for r in record.decisions)], assembly="wales",
+                                 topic="housing", ancestors_of=ancestors)
+    assert item.decision.ref == "D-party-1@national.example"
+    assert [(link.loser, link.relation.value) for link in item.displaced] == [("D-wales-1", "overridden")]
+
+
+def test_a_national_moot_decision_trumps_a_regional_one_through_a_local_umbrella() -> None:
+    national = read_published(space_state(national_entry(level=Level.MOOT)), peers=READER_PEERS,
+                              server="national.example")
+    city = Decision(ref="D-cardiff-1", assembly="cardiff", level=Level.MOOT, method=Method.CONSENSUS,
+                    outcome="reached", statement="Cardiff's own.", topics=("housing",),
+                    decided_at=datetime(2026, 11, 20, tzinfo=UTC))
+    record = RemoteRecord(decisions=national.decisions, remote_parents={"wales": frozenset({"party@national.example"})})
+    # cardiff is nested in wales locally; wales in the national party remotely.
+    ancestors = ancestors_across(lambda slug: frozenset({"wales"}) if slug == "cardiff" else frozenset(), record)
+    assert ancestors("cardiff") == {"wales", "party@national.example"}
+    (item,) = decisions_in_force([city, *(r.decision for r in record.decisions)], assembly="cardiff",
+                                 topic="housing", ancestors_of=ancestors)
+    assert item.decision.ref == "D-party-1@national.example"
+    assert [link.relation.value for link in item.displaced] == ["trumped"]
