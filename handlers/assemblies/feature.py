@@ -215,6 +215,7 @@ class AssembliesFeature:
         are left alone in the spaces they were invited to."""
         self.provisioner.remote = tree
         self.commands.remote = tree
+        self.facts.remote = tree
         self.enforcer.peer_bots = frozenset(peer_bots)
 
     async def seats_changed(self, slug: str, *, seated: Sequence[str], reason: str) -> None:

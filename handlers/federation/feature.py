@@ -70,6 +70,7 @@ class LocalAssemblies(Protocol):
 
     def federation(self) -> Federation: ...
     async def refresh(self) -> Federation: ...
+    async def sync_all(self, slugs: Iterable[str] | None = None) -> Any: ...
     async def rooms_of(self, slug: str) -> dict[str, RoomId]: ...
 
 
@@ -156,6 +157,26 @@ class FederationFeature:
         """Spaces on peer instances nested in ``slug`` (both sides agreed)."""
         return [(link.remote_space, list(link.via)) for link in await self.store.links()
                 if link.side is Side.PARENT and link.state is LinkState.LINKED and link.local_slug == slug]
+
+    async def participates_remotely(self, user_id: str) -> frozenset[str]:
+        """Local umbrellas ``user_id`` takes part in through a space nested from a peer (joined there;
+        this bot sits in those spaces, so its sync cache knows who has joined)."""
+        slugs: set[str] = set()
+        for link in await self.store.links():
+            if link.side is Side.PARENT and link.state is LinkState.LINKED and link.local_slug not in slugs:
+                try:
+                    if user_id in await self.gateway.current_joined(link.remote_space):
+                        slugs.add(link.local_slug)
+                except MatrixError as exc:
+                    log.info("cannot read who joined %s: %s", link.remote_space, exc)
+        return frozenset(slugs)
+
+    async def _resync(self, slug: str) -> None:
+        """The tree changed under ``slug``: its space, and the rooms of the ``participants``
+        assemblies nested in it (their join rules allow the remote space), are brought in line."""
+        federation = self.assemblies.federation()
+        if slug in federation:
+            await self.assemblies.sync_all([slug, *(c.slug for c in federation.children(slug))])
 
     async def remote_listing(self) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         """slug → (labels of its remote umbrellas, labels of its remote nested assemblies)."""
@@ -393,6 +414,7 @@ class FederationFeature:
         await self.store.save(link, at=self.clock())
         await self.poster.put_state(link.local_space, et.SPACE_CHILD, space_child_content(link.via), link.remote_space)
         await self._invite(link.local_space, link.peer)  # it reads our space (decisions) from there
+        await self._resync(link.local_slug)
         request = FederationMessage(kind=Kind.NEST_REQUEST, key=link.key, child_space=link.remote_space,
                                     parent_space=link.local_space)
         await self.rooms.send(link.peer, answer(request, Kind.NEST_ACCEPTED, via=[self.gateway.server_name]),
@@ -417,6 +439,7 @@ class FederationFeature:
             return
         await self.store.save(dataclasses.replace(link, state=LinkState.UNLINKED), at=self.clock())
         await self.poster.put_state(link.local_space, et.SPACE_CHILD, {}, link.remote_space)
+        await self._resync(link.local_slug)
         await self.rooms.send(sender, answer(message, Kind.UNNEST_DONE), f"{link.remote_label} is no longer nested here.")
         name = self._name(link.local_slug)
         await self._report(link.local_slug, f"{link.remote_label} ({server_of(sender)}) is no longer nested in {name}, "

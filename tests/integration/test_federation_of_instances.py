@@ -18,6 +18,7 @@ import pytest
 from botrunner import start_app, write_bot_config
 from harmony_app.app import App
 from harmony_app.local_synapse import LocalSynapse
+from harmony_matrix.assemblies.access import Enforcement
 from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_matrix.consensus.decisions import Decision, Level, Method, append, make_decision_ref
 from harmony_matrix.event_types import HARMONY_DECISION_STATE, HARMONY_FEDERATION, SPACE_CHILD, SPACE_PARENT
@@ -53,6 +54,11 @@ assemblies:
     kind: party
     access: open
     all_thing: true
+  - slug: forum
+    name: National Forum
+    kind: working-group
+    access: participants
+    parents: [party]
 """
 
 
@@ -132,6 +138,21 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         reply = await host.send_and_wait_reply(party["discussion"], "!h assemblies", from_user=national_bot.user_id)
         assert "Wales Regional Assembly (on " + regional_hs.server_name in reply["content"]["body"]
 
+        # --- participation: a participant of the Welsh assembly joins the national participants' forum --
+        forum = await national.features["assemblies"].rooms_of("forum")
+        await until(lambda: _allows(national, forum["space"], wales["space"]), "the forum's join rule allowing Wales")
+        await person.join(wales["space"], via=[regional_hs.server_name])
+        # Restricted join: the national server checks the person's membership of the Welsh space, which
+        # it knows because its bot sits there.
+        await until(lambda: _try_join(person, forum["space"], national_hs.server_name), "the forum open to the Welsh")
+        await person.join(forum["discussion"], via=[national_hs.server_name])
+        reply = await person.send_and_wait_reply(forum["discussion"], "!h ping", from_user=national_bot.user_id)
+        assert reply["content"]["body"]
+        enforcer = national.features["assemblies"].enforcer
+        assert await enforcer.enforce(person.user_id, forum["space"], "forum", "space") is Enforcement.KEEP
+        member = await national.gateway.get_state_event(forum["space"], "m.room.member", person.user_id)
+        assert member is not None and member["membership"] == "join"
+
         # Nesting under the rogue's space is refused by the peer hosting its server, and reported.
         await until(lambda: _has(notices(regional, wales["secretariat"]),
                                  f"refused to nest Wales Regional Assembly under {rogue_alias}"), "the refusal reported")
@@ -192,6 +213,7 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         await until(lambda: _empty(national.gateway.get_state_event(party["space"], SPACE_CHILD, wales["space"])),
                     "the national side unnested after the restart")
         await until(lambda: _state_is(regional, party["space"], "unlinked"), "the regional side told it is done")
+        await until(lambda: _not(_allows(national, forum["space"], wales["space"])), "Wales no longer allowed in the forum")
         await regional.features["federation"].resend_open()  # nothing left to ask again
         assert await national.db.federation.applications("unnest.request") == 1
         assert await national.db.federation.applications("nest.request") == 2
@@ -200,6 +222,23 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
     finally:
         await regional.stop()
         await national.stop()
+
+
+async def _allows(app: App, room_id: str, allowed: str) -> bool:
+    rules = await app.gateway.get_state_event(room_id, "m.room.join_rules") or {}
+    return any(rule.get("room_id") == allowed for rule in rules.get("allow", []))
+
+
+async def _not(check: Awaitable[bool]) -> bool:
+    return not await check
+
+
+async def _try_join(user: Any, room_id: str, server: str) -> bool:
+    try:
+        await user.join(room_id, via=[server])
+    except Exception:  # noqa: BLE001 - refused until the server knows the membership; asked again
+        return False
+    return True
 
 
 async def _has(texts: Awaitable[list[str]], fragment: str) -> bool:

@@ -301,3 +301,27 @@ def test_a_national_moot_decision_trumps_a_regional_one_through_a_local_umbrella
                                  topic="housing", ancestors_of=ancestors)
     assert item.decision.ref == "D-party-1@national.example"
     assert [link.relation.value for link in item.displaced] == ["trumped"]
+
+
+# --- the space state of a nesting across instances ------------------------------------------------
+def test_a_space_carries_its_remote_parent_and_children_and_a_participants_room_allows_them() -> None:
+    from harmony_matrix.assemblies.assembly import Access
+    from harmony_matrix.assemblies.room_policy import RoomKind, desired_room_state
+    from harmony_matrix.ids import RoomId
+
+    wales = Assembly(slug="wales", name="Wales", kind="region")  # type: ignore[arg-type]
+    state = desired_room_state(
+        wales, RoomKind.SPACE, bot=UserId("@bot:wales.example"), via=["wales.example"], space_id=RoomId("!w"),
+        creator_is_bot=True, remote_parents=[(RoomId("!party"), ["national.example"])],
+        remote_children=[(RoomId("!cardiff"), ["cardiff.example"])])
+    assert state.get("m.space.parent", "!party") == {"via": ["national.example"], "canonical": True}
+    assert state.get("m.space.child", "!cardiff") == {"via": ["cardiff.example"], "suggested": False}
+    forum = Assembly(slug="forum", name="Forum", kind="working-group", access=Access.PARTICIPANTS,  # type: ignore[arg-type]
+                     parents=("party",))
+    for kind in (RoomKind.SPACE, RoomKind.DISCUSSION):
+        rules = desired_room_state(
+            forum, kind, bot=UserId("@bot:n.example"), via=["n.example"], space_id=RoomId("!forum"),
+            parent_space_ids=[RoomId("!party")], creator_is_bot=True, remote_allowed=[RoomId("!w")]).get(
+            "m.room.join_rules")
+        assert rules is not None and {"type": "m.room_membership", "room_id": "!w"} in rules["allow"]
+        assert {"type": "m.room_membership", "room_id": "!party"} in rules["allow"]
