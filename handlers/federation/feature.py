@@ -88,6 +88,7 @@ class DecisionChain(Protocol):
     """The local decision record (``storage.consensus.decisions.DecisionStore``)."""
 
     async def chain(self) -> list[ChainEntry]: ...
+    async def count(self) -> int: ...
 
 
 class FederationFeature:
@@ -196,8 +197,8 @@ class FederationFeature:
         """Publish the entries of the record not published yet by this run (all of them at start:
         the homeserver keeps unchanged state as it is) as state in their assemblies' spaces, and the
         chain's head in each space written to. Returns how many were written."""
-        if self.record is None:
-            return 0
+        if self.record is None or await self.record.count() <= self._published:
+            return 0  # runs after every sync batch: one count, the chain only when it grew
         chain = await self.record.chain()
         if len(chain) <= self._published:
             return 0
@@ -341,7 +342,11 @@ class FederationFeature:
                                refusal=Refusal("sent in a room that is not end-to-end encrypted"))
             return
         if await self.store.was_applied(sender, message.key):
-            log.info("%s from %s was applied before (key %s): ignored", message.kind.value, sender, message.key)
+            log.info("%s from %s was applied before (key %s): not applied again", message.kind.value, sender,
+                     message.key)
+            # A request asked again may not have had its answer (lost with a crash before it was sent):
+            # answer again from what we recorded, under the same key (the asker applies it once).
+            await self._answer_again(sender, message)
             return
         await self.rooms.adopt(sender, room_id)
         # The first batch after a start is handled before the features start: read the registry now.
@@ -407,6 +412,21 @@ class FederationFeature:
                 f"{self.prefix} federation refuse {message.child_space}"), seed=f"pending:{message.key}")
             return
         await self.accept(link)
+
+    async def _answer_again(self, sender: str, message: FederationMessage) -> None:
+        if message.kind is Kind.NEST_REQUEST:
+            link = await self.store.link(Side.PARENT, local_space=message.parent_space, remote_space=message.child_space)
+            kinds = {LinkState.LINKED: Kind.NEST_ACCEPTED, LinkState.PENDING: Kind.NEST_PENDING,
+                     LinkState.REFUSED: Kind.NEST_REFUSED}
+            if link is None or link.peer != sender or link.key != message.key or link.state not in kinds:
+                return
+            kind = kinds[link.state]
+            via = [self.gateway.server_name] if kind is Kind.NEST_ACCEPTED else []
+            await self.rooms.send(sender, answer(message, kind, via=via, reason=link.reason), "Answered again.")
+        elif message.kind is Kind.UNNEST_REQUEST:
+            link = await self.store.link(Side.PARENT, local_space=message.parent_space, remote_space=message.child_space)
+            if link is not None and link.peer == sender and link.state is LinkState.UNLINKED:
+                await self.rooms.send(sender, answer(message, Kind.UNNEST_DONE), "Answered again.")
 
     async def accept(self, link: Link) -> None:
         """Nest the remote space under ours: our ``m.space.child``, the peer invited, the answer sent."""

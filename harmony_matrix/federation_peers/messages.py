@@ -101,7 +101,7 @@ class FederationMessage:
         if self.via or "via" in REQUIRED[self.kind]:
             content["via"] = list(self.via)
         for name in ("child_name", "parent_alias", "reason"):
-            if getattr(self, name):
+            if getattr(self, name) or name in REQUIRED[self.kind]:
                 content[name] = getattr(self, name)
         return content
 

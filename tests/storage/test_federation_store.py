@@ -51,3 +51,15 @@ async def test_the_room_shared_with_a_peer_is_remembered_and_replaced(database: 
     await store.remember_peer_room("@a:x", "!one")
     await store.remember_peer_room("@a:x", "!two")
     assert await store.peer_room("@a:x") == "!two"
+
+
+async def test_the_decision_record_counts_its_entries_for_publishing(database: Database) -> None:
+    from harmony_matrix.consensus.decisions import Decision, Level, Method, make_decision_ref
+
+    decisions = database.consensus.decisions
+    assert await decisions.count() == 0
+    for _ in range(2):
+        await decisions.append(lambda n: Decision(
+            ref=make_decision_ref("party", n), assembly="party", level=Level.MOOT, method=Method.CONSENSUS,
+            outcome="reached", statement="s", topics=("t",), decided_at=NOW), assembly="party")
+    assert await decisions.count() == 2 == len(await decisions.chain())

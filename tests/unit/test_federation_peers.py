@@ -109,6 +109,11 @@ def test_a_message_missing_a_field_of_its_kind_is_refused() -> None:
         parse_message([])  # type: ignore[arg-type]
 
 
+def test_every_field_its_kind_needs_is_written_even_when_empty() -> None:
+    refused = answer(request(), Kind.NEST_REFUSED)
+    assert parse_message(refused.to_content("Refused.")) == refused
+
+
 def test_keys_are_fixed_by_the_request_and_answers_derive_from_it() -> None:
     key = request_key(Kind.NEST_REQUEST, child_space=CHILD, parent_space=PARENT, epoch=1733)
     assert key == "nest.request:!wales-space:!party-space:1733"
