@@ -123,7 +123,7 @@ def _build_federation(services: Services) -> Feature:
     feature = FederationFeature(gateway=services.gateway, poster=services.poster, store=services.db.federation,
                                 peers=peers, assemblies=assemblies, clock=services.clock,
                                 prefix=services.config.display_prefix, record=services.db.consensus.decisions)
-    assemblies.use_remote(feature, peer_bots=[peer.user_id for peer in peers])
+    assemblies.use_remote(feature.tree, peer_bots=[peer.user_id for peer in peers])
     return feature
 
 
@@ -157,7 +157,7 @@ def _build_consensus(services: Services) -> Feature:
             elected_term=timedelta(seconds=settings.elected_term),
             default_tz=services.config.timezone, **consensus_rules(settings)))
     if isinstance(federation, FederationFeature):
-        feature.decisions.remote = federation  # decisions of remote umbrellas count in precedence
+        feature.decisions.remote = federation.decisions  # decisions of remote umbrellas count in precedence
     return feature
 
 

@@ -21,23 +21,17 @@ from urllib.parse import quote
 
 from nio import UnknownEvent
 
+from handlers.federation.decisions import DecisionChain, DecisionExchange
+from handlers.federation.feature_ports import LocalAssemblies
 from handlers.federation.peer_rooms import PeerRoomRecords, PeerRooms
+from handlers.federation.tree import RemoteTreeView
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, RemoteSpace
+from handlers.ports import Clock
 from harmony_matrix import event_types as et
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import space_child_content, space_parent_content
-from harmony_matrix.consensus.decisions import ChainEntry
-from harmony_matrix.federation_peers.decisions import (
-    Ignored,
-    RemoteDecision,
-    RemoteRecord,
-    chain_head_state,
-    decision_state,
-    read_published,
-)
 from harmony_matrix.federation_peers.links import (
     Link,
     LinkState,
@@ -65,15 +59,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = timedelta(seconds=30)
 
 
-class LocalAssemblies(Protocol):
-    """What this feature reads of the assemblies feature."""
-
-    def federation(self) -> Federation: ...
-    async def refresh(self) -> Federation: ...
-    async def sync_all(self, slugs: Iterable[str] | None = None) -> Any: ...
-    async def rooms_of(self, slug: str) -> dict[str, RoomId]: ...
-
-
 class FederationRecords(PeerRoomRecords, Protocol):
     """Links and the applied-message log (``storage.federation.stores.FederationStore``)."""
 
@@ -82,13 +67,6 @@ class FederationRecords(PeerRoomRecords, Protocol):
     async def save(self, link: Link, *, at: datetime) -> None: ...
     async def was_applied(self, sender: str, key: str) -> bool: ...
     async def first_application(self, sender: str, key: str, *, kind: str, at: datetime) -> bool: ...
-
-
-class DecisionChain(Protocol):
-    """The local decision record (``storage.consensus.decisions.DecisionStore``)."""
-
-    async def chain(self) -> list[ChainEntry]: ...
-    async def count(self) -> int: ...
 
 
 class FederationFeature:
@@ -104,9 +82,9 @@ class FederationFeature:
         self.clock = clock
         self.prefix = prefix
         self.rooms = PeerRooms(gateway=gateway, poster=poster, records=store)
-        self.record = record
-        #: How many entries of the record are published (as state in their spaces) by this run.
-        self._published = 0
+        self.tree = RemoteTreeView(gateway=gateway, store=store)
+        self.decisions = DecisionExchange(gateway=gateway, poster=poster, store=store, peers=peers,
+                                          assemblies=assemblies, record=record)
         self._not_before: dict[tuple[str, str], datetime] = {}
         self._wanted: frozenset[tuple[str, str]] | None = None
         from handlers.federation.commands import FederationCommands
@@ -126,7 +104,7 @@ class FederationFeature:
         """Ask again what was asked and not answered (same keys), then what the registry wants."""
         await self.resend_open()
         await self.sync_links()
-        await self.publish_decisions()
+        await self.decisions.publish_decisions()
 
     async def stop(self) -> None:
         return None
@@ -143,34 +121,9 @@ class FederationFeature:
         try:
             await self.rooms.flush()
             await self.sync_links()
-            await self.publish_decisions()
+            await self.decisions.publish_decisions()
         except MatrixError as exc:
             log.warning("federation upkeep failed: %s", exc)
-
-    # -- the remote tree (``ports.RemoteTree``, read by the assemblies feature) -------------------
-
-    async def remote_parents(self, slug: str) -> list[RemoteSpace]:
-        """Spaces on peer instances ``slug`` is nested in (both sides agreed)."""
-        return [(link.remote_space, list(link.via)) for link in await self.store.links()
-                if link.side is Side.CHILD and link.state is LinkState.LINKED and link.local_slug == slug]
-
-    async def remote_children(self, slug: str) -> list[RemoteSpace]:
-        """Spaces on peer instances nested in ``slug`` (both sides agreed)."""
-        return [(link.remote_space, list(link.via)) for link in await self.store.links()
-                if link.side is Side.PARENT and link.state is LinkState.LINKED and link.local_slug == slug]
-
-    async def participates_remotely(self, user_id: str) -> frozenset[str]:
-        """Local umbrellas ``user_id`` takes part in through a space nested from a peer (joined there;
-        this bot sits in those spaces, so its sync cache knows who has joined)."""
-        slugs: set[str] = set()
-        for link in await self.store.links():
-            if link.side is Side.PARENT and link.state is LinkState.LINKED and link.local_slug not in slugs:
-                try:
-                    if user_id in await self.gateway.current_joined(link.remote_space):
-                        slugs.add(link.local_slug)
-                except MatrixError as exc:
-                    log.info("cannot read who joined %s: %s", link.remote_space, exc)
-        return frozenset(slugs)
 
     async def _resync(self, slug: str) -> None:
         """The tree changed under ``slug``: its space, and the rooms of the ``participants``
@@ -178,69 +131,6 @@ class FederationFeature:
         federation = self.assemblies.federation()
         if slug in federation:
             await self.assemblies.sync_all([slug, *(c.slug for c in federation.children(slug))])
-
-    async def remote_listing(self) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-        """slug → (labels of its remote umbrellas, labels of its remote nested assemblies)."""
-        parents: dict[str, list[str]] = {}
-        children: dict[str, list[str]] = {}
-        for link in await self.store.links():
-            if link.state is not LinkState.LINKED:
-                continue
-            label = f"{link.remote_label or link.remote_space} (on {server_of(link.peer)}, run by {link.peer})"
-            (parents if link.side is Side.CHILD else children).setdefault(link.local_slug, []).append(label)
-        return {slug: (tuple(parents.get(slug, ())), tuple(children.get(slug, ())))
-                for slug in set(parents) | set(children)}
-
-    # -- decisions across instances -------------------------------------------------------------
-
-    async def publish_decisions(self) -> int:
-        """Publish the entries of the record not published yet by this run (all of them at start:
-        the homeserver keeps unchanged state as it is) as state in their assemblies' spaces, and the
-        chain's head in each space written to. Returns how many were written."""
-        if self.record is None or await self.record.count() <= self._published:
-            return 0  # runs after every sync batch: one count, the chain only when it grew
-        chain = await self.record.chain()
-        if len(chain) <= self._published:
-            return 0
-        spaces: set[str] = set()
-        for entry in chain[self._published:]:
-            slug = entry.decision.assembly
-            space = (await self.assemblies.rooms_of(slug)).get("space") if slug in self.assemblies.federation() else None
-            if space is None:
-                continue
-            await self.poster.put_state(space, et.HARMONY_DECISION_STATE, decision_state(entry), entry.decision.ref)
-            spaces.add(space)
-        for written_to in sorted(spaces):
-            await self.poster.put_state(written_to, et.HARMONY_DECISION_CHAIN, chain_head_state(chain[-1]), "")
-        written = len(chain) - self._published
-        self._published = len(chain)
-        return written
-
-    async def remote_record(self, slug: str) -> RemoteRecord:
-        """The decisions published in the remote umbrellas of ``slug`` and of its local umbrellas,
-        each checked (``federation_peers.decisions.read_published``)."""
-        federation = self.assemblies.federation()
-        chain = ({slug} | set(federation.ancestors(slug))) if slug in federation else {slug}
-        decisions: list[RemoteDecision] = []
-        ignored: list[Ignored] = []
-        parents: dict[str, set[str]] = {}
-        for link in await self.store.links():
-            if link.side is not Side.CHILD or link.state is not LinkState.LINKED or link.local_slug not in chain:
-                continue
-            try:
-                events = await self.gateway.get_state(link.remote_space)
-            except MatrixError as exc:
-                ignored.append(Ignored(link.remote_space, f"cannot read {link.remote_label}: {exc}"))
-                continue
-            published = read_published(events, peers=self.peers, server=server_of(link.peer))
-            if published.assembly is not None:
-                parents.setdefault(link.local_slug, set()).add(published.assembly)
-            decisions.extend(published.decisions)
-            ignored.extend(published.ignored)
-            for item in published.ignored:
-                log.warning("ignored a decision published in %s: %s", link.remote_space, item.reason)
-        return RemoteRecord(decisions=tuple(decisions), ignored=tuple(ignored),
-                            remote_parents={k: frozenset(v) for k, v in parents.items()})
 
     # -- child side: asking ----------------------------------------------------------------------
 

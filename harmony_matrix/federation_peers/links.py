@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harmony_matrix.federation_peers.messages import SENDER_ROLE, FederationMessage, Kind, Role
+from harmony_matrix.federation_peers.messages import SENDER_ROLE, FederationMessage, Role
 from harmony_matrix.federation_peers.peers import Peer, PeerRight, Peers, Refusal, authorise, host_refusal
 
 
