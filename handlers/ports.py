@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from harmony_matrix.assemblies.federation import Federation
+from harmony_matrix.federation_peers.decisions import RemoteRecord
 from harmony_matrix.polls.results import PollResult
 
 #: "Now", as a timezone-aware datetime; tests pass their own clock.
@@ -58,6 +59,33 @@ class SeatHolders(Protocol):
     holds a seat of an assembly now."""
 
     async def seat_holders(self, slug: str) -> frozenset[str]: ...
+
+
+#: A space on another instance and the servers to reach it through.
+RemoteSpace = tuple[str, Sequence[str]]
+
+
+class RemoteTree(Protocol):
+    """What the assemblies feature reads of nestings across instances (the federation feature holds
+    them): the remote umbrellas and the remote nested spaces of an assembly, once both sides agreed."""
+
+    async def remote_parents(self, slug: str) -> list[RemoteSpace]: ...
+    async def remote_children(self, slug: str) -> list[RemoteSpace]: ...
+    async def participates_remotely(self, user_id: str) -> frozenset[str]:
+        """Slugs of local umbrellas the person takes part in through a space nested from another
+        instance (they joined it). Sensitive like all participation: never log or post it."""
+        ...
+
+    async def remote_listing(self) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """slug → (its remote umbrellas, its remote nested assemblies), as labels to show."""
+        ...
+
+
+class RemoteDecisions(Protocol):
+    """What the consensus feature reads of decisions published on peer instances (the federation
+    feature reads them from the remote umbrellas' spaces and checks them)."""
+
+    async def remote_record(self, slug: str) -> RemoteRecord: ...
 
 
 class AssemblySeating(Protocol):

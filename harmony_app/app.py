@@ -36,6 +36,8 @@ from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.command_table import CommandTable
 from harmony_matrix.assemblies.import_plan import FederationPlan, plan_changes
 from harmony_matrix.config import Config
+from harmony_matrix.federation_peers.peers import Peers
+from harmony_matrix.ids import UserId
 from storage.database import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -110,20 +112,36 @@ def _build_assemblies(services: Services) -> Feature:
     return feature
 
 
+def _build_federation(services: Services) -> Feature:
+    """Nesting across instances with the configured peers (docs/FEDERATION.md); built after
+    assemblies, whose provisioning and listing read the remote tree back."""
+    from handlers.federation.feature import FederationFeature
+
+    assemblies = services.features["assemblies"]
+    assert isinstance(assemblies, AssembliesFeature), "federation needs the assemblies feature"
+    peers = services.config.federation.peer_directory()
+    feature = FederationFeature(gateway=services.gateway, poster=services.poster, store=services.db.federation,
+                                peers=peers, assemblies=assemblies, clock=services.clock,
+                                prefix=services.config.display_prefix, record=services.db.consensus.decisions)
+    assemblies.use_remote(feature.tree, peer_bots=[peer.user_id for peer in peers])
+    return feature
+
+
 def _build_consensus(services: Services) -> Feature:
     """Proposals, moots, outcomes, the decision record, roles and elections (built last: it reaches the
     assemblies and polls features, when they are there, through ``handlers.ports``)."""
     from handlers.consensus.common import ConsensusSettings, consensus_rules
     from handlers.consensus.feature import ConsensusFeature
+    from handlers.federation.feature import FederationFeature
     from handlers.polls.feature import PollsFeature
-
     from handlers.sortition.feature import SortitionFeature
 
     settings = services.config.consensus
     assemblies = services.features.get("assemblies")
     polls = services.features.get("polls")
     sortition = services.features.get("sortition")
-    return ConsensusFeature(
+    federation = services.features.get("federation")
+    feature = ConsensusFeature(
         stores=services.db.consensus, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
         polls=polls if isinstance(polls, PollsFeature) else None,
@@ -140,6 +158,9 @@ def _build_consensus(services: Services) -> Feature:
             ballot_duration=timedelta(seconds=settings.ballot_duration),
             elected_term=timedelta(seconds=settings.elected_term),
             default_tz=services.config.timezone, **consensus_rules(settings)))
+    if isinstance(federation, FederationFeature):
+        feature.decisions.remote = federation.decisions  # decisions of remote umbrellas count in precedence
+    return feature
 
 
 def _build_polls(services: Services) -> Feature:
@@ -195,6 +216,7 @@ def _build_web(services: Services) -> Feature:
 
 FEATURE_BUILDERS: list[tuple[str, Callable[[Services], Feature]]] = [
     ("assemblies", _build_assemblies),
+    ("federation", _build_federation),  # after assemblies: nestings across instances
     ("polls", _build_polls),
     ("sortition", _build_sortition),  # after assemblies: seats admit people and give power there
     ("consensus", _build_consensus),  # keep last: it uses polls and assemblies
@@ -222,6 +244,18 @@ async def import_federation(app: App, federation: Federation, *,
     # Seats drawn by lot keep their holders' power: the import must not strip what a draw gave.
     provisioner.seats = SeatReader(app.db.sortition.seats, app.clock)
     return await provisioner.apply(federation, progress=progress)
+
+
+@dataclass(frozen=True)
+class _OrPeers:
+    """Who may invite the bot to a group room: whom ``permissions`` trusts, and the peer instances' bots
+    (to the room two bots share, and to the spaces nested across instances)."""
+
+    permissions: Permissions
+    peers: Peers
+
+    async def may_invite_bot(self, user_id: UserId) -> bool:
+        return self.peers.is_peer(user_id) or await self.permissions.may_invite_bot(user_id)
 
 
 @dataclass(frozen=True)
@@ -355,7 +389,7 @@ class App:
         for feature in self.features.values():
             feature.register(dispatcher)
         dispatcher.on_invite(InvitePolicy(gateway=gateway, admins=config.admins, direct=direct,
-                                          trusted=permissions).on_invite)
+                                          trusted=_OrPeers(permissions, config.federation.peer_directory())).on_invite)
         return Running(scheduler=scheduler, dispatcher=dispatcher, poster=poster)
 
     async def wait_synced(self, timeout: float = 30) -> None:

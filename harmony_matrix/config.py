@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harmony_matrix.ids import UserId, looks_like_user_id
+from harmony_matrix.federation_peers.peers import Peer, PeerRight, Peers
+from harmony_matrix.ids import UserId, looks_like_user_id, server_of
 
 # Values shipped in config.sample.yaml. The bot refuses to start while any of them remains, so that
 # nobody runs a bot that points at example.org or holds a placeholder token (see mautrix ForbiddenDefault).
@@ -340,6 +341,43 @@ class WebConfig(_Strict):
         return value.rstrip("/")
 
 
+class PeerConfig(_Strict):
+    """One entry of ``federation.peers``: another harmony-matrix instance this one trusts."""
+
+    user_id: UserId = Field(description="The peer bot's Matrix user ID (its server hosts the peer's spaces).")
+    may: list[PeerRight] = Field(
+        default_factory=list,
+        description="What it may do here: nest (its assemblies under ours without a secretary's approval), "
+                    "decisions (its published decisions count here), eligibility (ask yes/no about membership), "
+                    "delegates (seat its delegates in our umbrellas).")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user(cls, value: str) -> UserId:
+        return _check_user_id(value)
+
+
+class FederationConfig(_Strict):
+    """``federation``: the peer instances this one federates with (docs/FEDERATION.md)."""
+
+    peers: list[PeerConfig] = Field(default_factory=list, description="The peer instances this one trusts.")
+
+    @field_validator("peers")
+    @classmethod
+    def _distinct_peers(cls, value: list[PeerConfig]) -> list[PeerConfig]:
+        users = [peer.user_id for peer in value]
+        if len(set(users)) != len(users):
+            raise ValueError("names a peer twice")
+        servers = [server_of(user) for user in users]
+        if len(set(servers)) != len(servers):
+            raise ValueError("names two peers on the same server (a server's spaces have one host bot)")
+        return value
+
+    def peer_directory(self) -> Peers:
+        """The peers as the core's ``Peers``."""
+        return Peers(Peer(user_id=p.user_id, rights=frozenset(p.may)) for p in self.peers)
+
+
 class FeatureConfig(_Strict):
     """One entry of ``sortition.features``: a self-described feature quotas may use, and its values."""
 
@@ -418,6 +456,7 @@ class Config(_Strict):
     polls: PollsConfig = Field(default_factory=PollsConfig)
     sortition: SortitionConfig = Field(default_factory=SortitionConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
     # Filled in by the loader so relative paths (e.g. sqlite files) resolve next to the config file.
     base_dir: str = Field(default=".", exclude=True, description="(internal) directory of the file.")
 

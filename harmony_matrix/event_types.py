@@ -59,3 +59,11 @@ MINUTES_NOTICE: Final = "org.harmony.minutes"
 #: ``{"ref": "S-party-1", "kind": "setup" | "frozen" | "member" | "result" | "cancelled" | "record" |
 #: "stand-down" | "term-ending" | "term-ended"}``.
 DRAW_NOTICE: Final = "org.harmony.draw"
+
+# --- federation of instances (docs/FEDERATION.md) -----------------------------------------------
+#: A message between two peer bots, a timeline event in the encrypted room they share.
+HARMONY_FEDERATION: Final = "org.harmony.federation"
+#: A decision of the record published as state in its assembly's space (``state_key``: its reference).
+HARMONY_DECISION_STATE: Final = "org.harmony.decision"
+#: The head of an instance's decision chain, state (``state_key`` "") in each space it publishes into.
+HARMONY_DECISION_CHAIN: Final = "org.harmony.decision_chain"

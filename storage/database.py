@@ -34,6 +34,7 @@ from storage.assemblies.stores import AssemblyPeopleStore, AssemblyRegistryStore
 from storage.consensus.stores import ConsensusStores
 from storage.core.stores import AuditStore, DirectChatStore, MemberStore, ProcessedEventStore, SessionStore, SyncStore
 from storage.outbox.stores import OutboxStore
+from storage.federation.stores import FederationStore
 from storage.polls.stores import PollStore
 from storage.scope import ContextScope
 from storage.sortition.stores import SortitionStores
@@ -51,6 +52,7 @@ APPS: Final[Mapping[str, str]] = {
     "polls": "storage.polls",
     "sortition": "storage.sortition",
     "outbox": "storage.outbox",
+    "federation": "storage.federation",
 }
 
 Backend = Literal["sqlite", "postgres"]
@@ -187,6 +189,7 @@ class Database:
         polls: polls, counted reactions, secret ballots, private notices, reconciliation.
         sortition: draws, their witnesses and frozen pools, seats, self-described features.
         outbox: what the bot queued to send and has not sent yet (``outbox``).
+        federation: nestings across instances, peer rooms, peer messages applied (``federation``).
         backend: ``"sqlite"`` or ``"postgres"``.
     """
 
@@ -207,6 +210,7 @@ class Database:
         self.polls = PollStore(self._scope)
         self.sortition = SortitionStores(self._scope)
         self.outbox = OutboxStore(self._scope)
+        self.federation = FederationStore(self._scope)
 
     def __repr__(self) -> str:
         return f"<Database {self.url}{' (closed)' if self._scope.closed else ''}>"

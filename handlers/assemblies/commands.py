@@ -23,7 +23,7 @@ from handlers.assemblies.registry import LiveRegistry
 from handlers.assemblies.stores import AuditLog, PeopleStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.render import bullet_list
-from handlers.ports import Clock
+from handlers.ports import Clock, RemoteTree
 from harmony_matrix.assemblies.access import decide_access
 from harmony_matrix.assemblies.assembly import (
     MAX_DECLARATION_LENGTH,
@@ -72,6 +72,8 @@ class AssemblyCommands:
         self.people = people
         self.audit = audit
         self.clock = clock
+        #: Nestings across instances, shown in the listing (``AssembliesFeature.use_remote``).
+        self.remote: RemoteTree | None = None
 
     # -- everyone -----------------------------------------------------------------------------------
 
@@ -91,7 +93,8 @@ class AssemblyCommands:
         example = next((room.alias for slug in federation.slugs for room in rooms
                         if room.slug == slug and room.kind is RoomKind.DISCUSSION and room.alias), None)
         listing = ListingContext(prefix=ctx.prefix, bot=self.presence.bot, in_direct_chat=ctx.room.is_direct,
-                                 space_aliases=space_aliases, example_room_alias=example)
+                                 space_aliases=space_aliases, example_room_alias=example,
+                                 remote=await self.remote.remote_listing() if self.remote is not None else {})
         await ctx.reply(*render_assemblies(federation, listing))
 
     @command("join", summary="Join an assembly, or ask to (self-identified ones ask you privately).",

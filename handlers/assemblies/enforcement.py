@@ -57,13 +57,15 @@ class Enforcer:
         self.prefix = prefix
         # (person, explanation) -> when it was last sent; see _tell_once.
         self._recently_told: dict[tuple[str, str], datetime] = {}
+        #: Peer instances' bots (``federation.peers``): they sit in the spaces they are nested with.
+        self.peer_bots: frozenset[str] = frozenset()
 
     # -- people in rooms ----------------------------------------------------------------------------
 
     async def enforce(self, user_id: str, room_id: str, slug: str, kind: str) -> Enforcement:
         """Check one person in one room and act: keep, warn or remove (with a private explanation)."""
         federation = self.registry.current
-        if user_id == self.presence.bot or slug not in federation:
+        if user_id == self.presence.bot or user_id in self.peer_bots or slug not in federation:
             return Enforcement.KEEP
         uid, rid = UserId(user_id), RoomId(room_id)
         person = await self.facts.about(uid)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.registry import LiveRegistry
 from handlers.assemblies.stores import PeopleStore
-from handlers.ports import MemberRegistry, SeatDirectory
+from handlers.ports import MemberRegistry, RemoteTree, SeatDirectory
 from harmony_matrix.assemblies.access import PersonFacts
 from harmony_matrix.assemblies.room_policy import RoomKind
 from harmony_matrix.ids import UserId
@@ -29,6 +29,9 @@ class Facts:
         self.admins = frozenset(admins)
         #: Seats drawn by lot (the sortition feature, when there is one: ``AssembliesFeature.use_seats``).
         self.seats: SeatDirectory | None = None
+        #: Nestings across instances (``AssembliesFeature.use_remote``): taking part in a space nested
+        #: from another instance is taking part in its local umbrella.
+        self.remote: RemoteTree | None = None
 
     async def about(self, user_id: str) -> PersonFacts:
         """Everything known about one person. Sensitive: never log or post the result."""
@@ -40,6 +43,8 @@ class Facts:
             if room.kind is RoomKind.SPACE and room.slug in federation \
                     and uid in await self.presence.joined(room.room_id):
                 participates.add(room.slug)
+        if self.remote is not None:
+            participates |= await self.remote.participates_remotely(uid)
         return PersonFacts(
             user_id=uid, is_member=await self.members.is_member(uid),
             is_admin=uid in self.admins, declared=await self.people.declared(uid),

@@ -36,7 +36,7 @@ from handlers.matrix.direct import DirectChats
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, MemberRegistry, Scheduler, SeatDirectory
+from handlers.ports import Clock, MemberRegistry, RemoteTree, Scheduler, SeatDirectory
 from harmony_matrix.assemblies.access import EnforcementPolicy, Outcome
 from harmony_matrix.assemblies.errors import AssemblyError
 from harmony_matrix.assemblies.federation import Federation
@@ -208,6 +208,15 @@ class AssembliesFeature:
         seat holders enter their assembly (a ``drawn`` one only them), some with moderator power."""
         self.facts.seats = seats
         self.provisioner.seats = seats
+
+    def use_remote(self, tree: RemoteTree, *, peer_bots: Iterable[str]) -> None:
+        """Take nestings across instances into account (the federation feature calls this when it is
+        built): remote umbrellas and nested spaces in the space state and the listing; the peer bots
+        are left alone in the spaces they were invited to."""
+        self.provisioner.remote = tree
+        self.commands.remote = tree
+        self.facts.remote = tree
+        self.enforcer.peer_bots = frozenset(peer_bots)
 
     async def seats_changed(self, slug: str, *, seated: Sequence[str], reason: str) -> None:
         """The seats of ``slug`` changed: power levels follow, the newly ``seated`` are invited to its

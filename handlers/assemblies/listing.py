@@ -9,7 +9,7 @@ by two spaces a level, readable on its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from handlers.assemblies.messages import with_code
@@ -42,6 +42,8 @@ class ListingContext:
     space_aliases: Mapping[str, str]
     #: One room's alias to show the pattern of room addresses (``#party-discussion:…``), if any.
     example_room_alias: str | None = None
+    #: slug → (its umbrellas on peer instances, its nested assemblies on peer instances), as labels.
+    remote: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
 
 
 def kind_label(assembly: Assembly) -> str:
@@ -93,6 +95,13 @@ def render_assemblies(federation: Federation, ctx: ListingContext) -> tuple[str,
         plain.append(f"{indent}  {how_plain}")
         html.append(f"<li><b>{escape(a.name)}</b> — {escape(kind_label(a))}"
                     + (f" · {_link(alias)}" if alias else "") + f"<br>{how_html}")
+        remote_parents, remote_children = ctx.remote.get(a.slug, ((), ()))
+        for label in remote_parents:
+            plain.append(f"{indent}  Nested in {label}, on another instance")
+            html.append(f"<br>Nested in {escape(label)}, on another instance")
+        for label in remote_children:
+            plain.append(f"{indent}  • {label} — nested here from another instance")
+            html.append(f"<ul><li>{escape(label)} — <i>nested here from another instance</i></li></ul>")
     html.append("</li></ul>" * (depth + 1))
     if ctx.example_room_alias:
         note = (f"Rooms have addresses too, such as {ctx.example_room_alias} (likewise -announcements and "

@@ -23,9 +23,9 @@ from handlers.assemblies.aliases import ALIAS_TAKEN, Aliases
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.stores import AuditLog, RegistryStore
 from handlers.matrix.gateway import MatrixError, MatrixGateway
-from handlers.ports import Clock, SeatDirectory
+from handlers.ports import Clock, RemoteTree, SeatDirectory
 from harmony_matrix import event_types as et
-from harmony_matrix.assemblies.assembly import Assembly
+from harmony_matrix.assemblies.assembly import Access, Assembly
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.import_plan import (
     CreateAssembly,
@@ -127,6 +127,8 @@ class Provisioner:
         self.clock = clock
         #: Seats drawn by lot, whose holders may have moderator power (``AssembliesFeature.use_seats``).
         self.seats: SeatDirectory | None = None
+        #: Nestings across instances (the federation feature, when peers are configured).
+        self.remote: RemoteTree | None = None
 
     @property
     def bot(self) -> UserId:
@@ -302,11 +304,20 @@ class Provisioner:
         nested = await self._spaces_of(c.slug for c in federation.children(slug))
         children = [rooms[k.value] for k in CHILD_ROOM_KINDS if k.value in rooms]
         moderators = await self.seats.seat_moderators(slug) if self.seats is not None else frozenset()
+        remote_parents = await self.remote.remote_parents(slug) if self.remote is not None else []
+        remote_children = await self.remote.remote_children(slug) if self.remote is not None else []
+        remote_allowed: list[RoomId] = []
+        if self.remote is not None and assembly.access is Access.PARTICIPANTS:
+            for parent in assembly.parents:  # participants of a parent include its remote nested ones
+                remote_allowed += [RoomId(space) for space, _ in await self.remote.remote_children(parent)]
         return desired_room_state(
             assembly, RoomKind(kind), bot=self.bot, via=self.via, space_id=space,
             parent_space_ids=parent_spaces, child_room_ids=children, nested_space_ids=nested,
             creator_is_bot=True, existing_power_levels=actual.get(et.ROOM_POWER_LEVELS),
             moderators=sorted(UserId(user) for user in moderators),
+            remote_parents=[(RoomId(space), via) for space, via in remote_parents],
+            remote_children=[(RoomId(space), via) for space, via in remote_children],
+            remote_allowed=remote_allowed,
         )
 
     async def reconcile(self, slug: str, federation: Federation, *,

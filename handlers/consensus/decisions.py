@@ -15,6 +15,8 @@ overridden only by a ballot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 from handlers.consensus.checks import ConsensusChecks
@@ -22,7 +24,7 @@ from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOut
 from handlers.consensus.stores import BallotStore, DecisionStore, MootStore, ProposalStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, PollStarter
+from handlers.ports import Clock, PollStarter, RemoteDecisions
 from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role
 from harmony_matrix.consensus.authority import check_all_thing, check_trump
 from harmony_matrix.consensus.ballots import (
@@ -46,6 +48,7 @@ from harmony_matrix.consensus.decisions import (
 )
 from harmony_matrix.consensus.moots import Moot, MootStatus
 from harmony_matrix.consensus.precedence import decisions_in_force
+from harmony_matrix.federation_peers.decisions import RemoteRecord, ancestors_across
 from harmony_matrix.consensus.proposals import Proposal, ProposalStatus, parse_proposal_ref, transition
 from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import DECISION_NOTICE
@@ -69,6 +72,8 @@ class Decisions:
         self.poster = poster
         self.clock = clock
         self.settings = settings
+        #: Decisions of remote umbrellas on peer instances (the federation feature, when built).
+        self.remote: RemoteDecisions | None = None
 
     @command("consensus", summary="Record a proposal's outcome; a deadlock goes to a STAR ballot once confirmed.",
              example="!h consensus P-ops-2 reached level=moot statement=We buy the projector. topics=equipment",
@@ -221,7 +226,13 @@ class Decisions:
                                      prefix=ctx.prefix)
         topic = None if topic is None else parse_topic(topic)
         record = await self.decisions.decisions()
-        in_force = decisions_in_force(record, assembly=slug, topic=topic, ancestors_of=self.assemblies.ancestors())
+        ancestors_of: Callable[[str], AbstractSet[str]] = self.assemblies.ancestors()
+        remote = await self.remote.remote_record(slug) if self.remote is not None else RemoteRecord()
+        chains = {r.decision.ref: r for r in remote.decisions}
+        if remote.decisions:
+            record = [*record, *(r.decision for r in remote.decisions)]
+            ancestors_of = ancestors_across(ancestors_of, remote)
+        in_force = decisions_in_force(record, assembly=slug, topic=topic, ancestors_of=ancestors_of)
         about = f" on {topic}" if topic else ""
         if not in_force:
             await ctx.reply(f"No decision is in force for {slug}{about}.")
@@ -238,6 +249,13 @@ class Decisions:
                              + (f" on {link.topic}" if link.topic else ""))
             if item.conflicts_with:
                 lines.append(f"    conflicts with: {', '.join(item.conflicts_with)}")
+            if d.ref in chains:
+                remote_entry = chains[d.ref]
+                head = (f"; its chain's head #{remote_entry.head[0]} {remote_entry.head[1][:16]}…"
+                        if remote_entry.head else "")
+                lines.append(f"    decided on {remote_entry.server} (another instance): chain entry "
+                             f"#{remote_entry.entry.seq}, hash {remote_entry.entry.hash[:16]}… (verified), previous "
+                             f"{remote_entry.entry.prev_hash[:16]}…{head}")
         await ctx.reply("\n".join(lines))
 
     async def _find(self, assembly: str, ref: Ref) -> Proposal:

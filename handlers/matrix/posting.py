@@ -65,6 +65,14 @@ class Poster:
                             txn_seed=_seed(txn_seed), event_type=ROOM_MESSAGE, content=fit_message(content))
         return await self._sent(item)
 
+    async def event(self, room_id: str, event_type: str, content: dict[str, Any], *, txn_seed: str,
+                    priority: Priority = Priority.NOTICE) -> EventId:
+        """Send a timeline event of our own type (``org.harmony.federation`` to a peer bot): kept until
+        sent like a notice, encrypted in an encrypted room; returns its event ID once sent."""
+        item = OutboundItem(kind=OutboundKind.EVENT, room_id=room_id, priority=priority,
+                            txn_seed=_seed(txn_seed), event_type=event_type, content=dict(content))
+        return await self._sent(item)
+
     async def attachment(self, room_id: str, data: bytes, content: dict[str, Any], *, content_type: str,
                          txn_seed: str | None = None, priority: Priority = Priority.NOTICE) -> EventId:
         """Upload ``data`` and post ``content`` (an ``m.file`` or ``m.image`` message) pointing to it:

@@ -82,6 +82,8 @@ MAX_DECLARATION_LENGTH = 1000
 # A server name as it appears in an ACL glob: letters, digits, dots, dashes, colons, brackets
 # (IPv6 literals) and the glob characters.
 _SERVER_GLOB = re.compile(r"^[A-Za-z0-9.\-:\[\]*?]+$")
+#: A room alias: ``#localpart:server`` (the server part may carry a port).
+_SPACE_ALIAS = re.compile(r"^#[^\s:]{1,200}:[A-Za-z0-9.\-\[\]]+(:[0-9]{1,5})?$")
 
 _Enum = TypeVar("_Enum", bound=StrEnum)
 
@@ -157,6 +159,9 @@ class Assembly:
     #: The party-wide body whose decisions are All Thing decisions (``Federation.all_thing_body``);
     #: without a marked one, the federation's single root is that body.
     all_thing: bool = False
+    #: Umbrellas on peer instances, by their spaces' aliases (``#party:national.example``): this
+    #: instance asks the peer to nest the assembly there (docs/FEDERATION.md).
+    remote_parents: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Coerce the obvious so callers may pass lists and plain strings; the dataclass stays
@@ -164,6 +169,7 @@ class Assembly:
         object.__setattr__(self, "parents", tuple(self.parents))
         object.__setattr__(self, "deputies", tuple(self.deputies))
         object.__setattr__(self, "denied_servers", tuple(self.denied_servers))
+        object.__setattr__(self, "remote_parents", tuple(self.remote_parents))
         self._check()
 
     def _fail(self, field_name: str, problem: str) -> InvalidAssembly:
@@ -208,6 +214,11 @@ class Assembly:
             raise self._fail(
                 "declaration", "only a self-identified assembly has a declaration statement"
             )
+        for alias in self.remote_parents:
+            if not _SPACE_ALIAS.match(alias):
+                raise self._fail("remote_parents", f"{alias!r} is not a space alias like #party:national.example")
+        if len(set(self.remote_parents)) != len(self.remote_parents):
+            raise self._fail("remote_parents", "a remote parent is listed twice")
         if self.access is Access.PARTICIPANTS and not self.parents:
             # "participants of a parent assembly" with no parent would admit nobody.
             raise self._fail(

@@ -16,6 +16,10 @@ File format (see ``examples/harmony-federation.yaml``)::
         name: Media Working Group
         kind: working-group
         parents: [party]
+      - slug: wales
+        name: Wales Regional Assembly
+        kind: region
+        remote_parents: ["#party:national.example"]   # an umbrella on a peer instance
 """
 
 from __future__ import annotations
@@ -40,11 +44,12 @@ SUPPORTED_VERSION = 1
 # secretary reads in an error matches what they typed.
 _TEXT_KEYS = ("slug", "name", "remit", "reference", "declaration", "secretary", "timezone")
 _ENUM_KEYS: dict[str, type[StrEnum]] = {"kind": AssemblyKind, "access": Access, "purpose": Purpose}
-_LIST_KEYS = ("parents", "deputies", "denied_servers")
+_LIST_KEYS = ("parents", "deputies", "denied_servers", "remote_parents")
 _BOOL_KEYS = ("automatic_participation", "all_thing")
 ENTRY_KEYS: tuple[str, ...] = (
     "slug", "name", "kind", "access", "purpose", "remit", "reference", "declaration", "parents",
     "automatic_participation", "secretary", "deputies", "timezone", "denied_servers", "all_thing",
+    "remote_parents",
 )
 REQUIRED_KEYS: tuple[str, ...] = ("slug", "name", "kind")
 TOP_KEYS: tuple[str, ...] = ("version", "assemblies")

@@ -94,10 +94,13 @@ def room_alias(slug: str, kind: RoomKind, server_name: str) -> str:
 
 
 # --- join rules ------------------------------------------------------------------------------
-def join_rules_content(access: Access, parent_space_ids: Sequence[RoomId]) -> dict[str, Any]:
+def join_rules_content(access: Access, parent_space_ids: Sequence[RoomId],
+                       also_allowed: Sequence[RoomId] = ()) -> dict[str, Any]:
     """``m.room.join_rules`` content for an assembly's *space* (docs/spec/product.md §2 table).
 
-    ``participants`` becomes ``restricted`` with the parent spaces as the allow list; the
+    ``participants`` becomes ``restricted`` with the parent spaces as the allow list (and
+    ``also_allowed``: the spaces nested in a parent from another instance, whose participants
+    take part in the umbrella too); the
     self-identified and members-only policies use ``knock`` because the bot must check something
     the server cannot (a private declaration, the registry) before inviting.
     """
@@ -106,7 +109,7 @@ def join_rules_content(access: Access, parent_space_ids: Sequence[RoomId]) -> di
     if access is Access.PARTICIPANTS:
         if not parent_space_ids:
             raise ValueError("a 'participants' assembly needs at least one parent space")
-        return _restricted(parent_space_ids)
+        return _restricted([*parent_space_ids, *(r for r in also_allowed if r not in parent_space_ids)])
     if access in (Access.SELF_IDENTIFIED, Access.MEMBERS):
         return {"join_rule": "knock"}
     if access in (Access.INVITE, Access.DRAWN):
@@ -121,6 +124,7 @@ def room_join_rules_content(
     *,
     space_id: RoomId,
     parent_space_ids: Sequence[RoomId] = (),
+    also_allowed: Sequence[RoomId] = (),
 ) -> dict[str, Any]:
     """``m.room.join_rules`` content for any room of an assembly, the space included.
 
@@ -130,14 +134,14 @@ def room_join_rules_content(
     umbrella can open the discussion room directly. The secretariat is always invite-only.
     """
     if room_kind is RoomKind.SPACE:
-        return join_rules_content(access, parent_space_ids)
+        return join_rules_content(access, parent_space_ids, also_allowed)
     if room_kind is RoomKind.SECRETARIAT:
         return {"join_rule": "invite"}
     if access is Access.OPEN:
         return {"join_rule": "public"}
     allowed = [space_id]
     if access is Access.PARTICIPANTS:
-        allowed += [p for p in parent_space_ids if p != space_id]
+        allowed += [p for p in [*parent_space_ids, *also_allowed] if p not in allowed]
     return _restricted(allowed)
 
 
@@ -270,6 +274,9 @@ def desired_room_state(
     creator_is_bot: bool,
     existing_power_levels: Mapping[str, Any] | None = None,
     moderators: Sequence[UserId] = (),
+    remote_parents: Sequence[tuple[RoomId, Sequence[str]]] = (),
+    remote_children: Sequence[tuple[RoomId, Sequence[str]]] = (),
+    remote_allowed: Sequence[RoomId] = (),
 ) -> RoomState:
     """Everything the bot enforces in one room of ``assembly``.
 
@@ -279,12 +286,17 @@ def desired_room_state(
     power levels, server ACL and its ``m.space.parent`` pointing to the space.
     ``existing_power_levels`` should be the room's current content (see
     :func:`power_levels_content`); ``moderators`` are delegates holding moderator power by a drawn
-    seat.
+    seat. ``remote_parents`` and ``remote_children`` are nestings across instances
+    (``harmony_matrix.federation_peers.links``), each a space ID with the servers to reach it: the space
+    gets a ``m.space.parent`` / ``m.space.child`` for each (a remote parent canonical only when there
+    is no local one). ``remote_allowed``: spaces nested in a parent from another instance, allowed
+    by a ``participants`` assembly's restricted join rules (their participants are the umbrella's).
     """
     own_server = via[0] if via else ""
     events: dict[StateKey, Mapping[str, Any]] = {
         (et.ROOM_JOIN_RULES, ""): room_join_rules_content(
-            assembly.access, room_kind, space_id=space_id, parent_space_ids=parent_space_ids
+            assembly.access, room_kind, space_id=space_id, parent_space_ids=parent_space_ids,
+            also_allowed=remote_allowed,
         ),
         (et.ROOM_POWER_LEVELS, ""): power_levels_content(
             bot,
@@ -305,6 +317,11 @@ def desired_room_state(
             events[(et.SPACE_CHILD, room_id)] = space_child_content(via)
         for index, room_id in enumerate(parent_space_ids):
             events[(et.SPACE_PARENT, room_id)] = space_parent_content(via, canonical=index == 0)
+        for room_id, remote_via in remote_children:
+            events[(et.SPACE_CHILD, room_id)] = space_child_content(remote_via)
+        for index, (room_id, remote_via) in enumerate(remote_parents):
+            events[(et.SPACE_PARENT, room_id)] = space_parent_content(
+                remote_via, canonical=index == 0 and not parent_space_ids)
     else:
         events[(et.SPACE_PARENT, space_id)] = space_parent_content(via)
     return RoomState(events)

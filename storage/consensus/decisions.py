@@ -46,6 +46,11 @@ class DecisionStore:
             rows = await DecisionEntry.all().order_by("seq")
         return [_entry(r) for r in rows]
 
+    async def count(self) -> int:
+        """How many entries the record holds (cheap: to notice a new one)."""
+        with self._scope():
+            return await DecisionEntry.all().count()
+
     async def decisions(self) -> list[Decision]:
         """Every decision, in the record's order."""
         return [entry.decision for entry in await self.chain()]
