@@ -30,6 +30,7 @@ from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from storage.appservice.stores import PushedTransactionStore
 from storage.assemblies.stores import AssemblyPeopleStore, AssemblyRegistryStore
 from storage.consensus.stores import ConsensusStores
 from storage.core.stores import AuditStore, DirectChatStore, MemberStore, ProcessedEventStore, SessionStore, SyncStore
@@ -51,6 +52,7 @@ APPS: Final[Mapping[str, str]] = {
     "polls": "storage.polls",
     "sortition": "storage.sortition",
     "outbox": "storage.outbox",
+    "appservice": "storage.appservice",
 }
 
 Backend = Literal["sqlite", "postgres"]
@@ -187,6 +189,7 @@ class Database:
         polls: polls, counted reactions, secret ballots, private notices, reconciliation.
         sortition: draws, their witnesses and frozen pools, seats, self-described features.
         outbox: what the bot queued to send and has not sent yet (``outbox``).
+        pushed: transactions the homeserver pushed in appservice mode, until handled (``appservice``).
         backend: ``"sqlite"`` or ``"postgres"``.
     """
 
@@ -207,6 +210,7 @@ class Database:
         self.polls = PollStore(self._scope)
         self.sortition = SortitionStores(self._scope)
         self.outbox = OutboxStore(self._scope)
+        self.pushed = PushedTransactionStore(self._scope)
 
     def __repr__(self) -> str:
         return f"<Database {self.url}{' (closed)' if self._scope.closed else ''}>"

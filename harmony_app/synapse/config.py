@@ -111,6 +111,8 @@ class ServerSettings:
     federation_port: int | None  # None: no federation listener
     database: str | None  # None: SQLite in data_dir; else a postgresql:// DSN
     rate_limits: RateLimits = "unlimited"
+    # Appservice registration files to load, with the experimental features appservice encryption needs.
+    appservice_files: tuple[Path, ...] = ()
 
     @property
     def url(self) -> str:
@@ -166,6 +168,12 @@ async def write_config(settings: ServerSettings) -> None:
         "bcrypt_rounds": 4,
         **rate_limit_settings(settings.rate_limits),
     }
+    if settings.appservice_files:
+        config["app_service_config_files"] = [str(path) for path in settings.appservice_files]
+        # MSC2409 (to-device) and MSC3202 (device lists, key counts) pushed: what an appservice's
+        # end-to-end encryption needs without /sync.
+        config["experimental_features"] = {"msc2409_to_device_messages_enabled": True,
+                                           "msc3202_transaction_extensions": True}
     if settings.federation_port is not None:
         cert, key = data / TLS_CERT_NAME, data / TLS_KEY_NAME
         await asyncio.to_thread(write_self_signed_certificate, cert, key)
