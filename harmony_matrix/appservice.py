@@ -155,11 +155,15 @@ def pushed_batch(body: Mapping[str, Any], *, txn_id: str, bot: UserId, device_id
 
 
 def own_join(events: Sequence[Mapping[str, Any]], bot: UserId) -> str | None:
-    """The event ID of the bot's own join among ``events`` (a join, not a profile change), or None."""
+    """The event ID of the bot's own join of a room it was invited to among ``events``, or None.
+
+    Only a join that accepts an invite: a room the bot joins on its own (one it created, or joins
+    again) has nobody waiting for an answer, and reading back to its last leave would replay old
+    commands (a /sync after such a join shows nothing older than the last sync either)."""
     for event in events:
         if (event.get("type") == ROOM_MEMBER and event.get("state_key") == bot
                 and (event.get("content") or {}).get("membership") == "join"
-                and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"):
+                and ((event.get("unsigned") or {}).get("prev_content") or {}).get("membership") == "invite"):
             return str(event.get("event_id"))
     return None
 

@@ -174,6 +174,17 @@ async def test_the_bot_as_an_appservice(home: AppserviceHome, tmp_path: Path, mo
         assert raw["type"] == "m.room.encrypted" and raw["content"]["device_id"] == app.client.device_id
         assert not ana.undecryptable(dm)
         assert app.running.appservice is not None and app.running.appservice.handled >= 5
+
+        # Down and up again: the same device, and a vote sent while it was down is pushed and counted.
+        device = app.client.device_id
+        await app.stop()
+        late = await voters[0].react(room, sushi, "4" + VS)
+        app = App(load_config(config_path))
+        await app.start()
+        monkeypatch.setattr(app.client, "sync", no_sync)
+        assert app.client.device_id == device
+        await admin.send_and_wait_reply(room, f"!h poll show #{poll.number}", from_user=bot, timeout=60)
+        assert late in {r.event_id for r in await app.db.polls.live_reactions(poll.number)}
     finally:
         for user in e2ee:
             await user.close()

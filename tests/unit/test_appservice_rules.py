@@ -130,7 +130,9 @@ def test_an_empty_transaction_is_an_empty_batch() -> None:
 def test_own_join_is_a_join_not_a_profile_change() -> None:
     assert own_join([_event("$x", "!r:x"), _member("$j", "!r:x", "join", sender=BOT, prev="invite")], BOT) == "$j"
     assert own_join([_member("$n", "!r:x", "join", sender=BOT, prev="join")], BOT) is None
-    assert own_join([_member("$o", "!r:x", "join", target="@alice:example.org")], BOT) is None
+    assert own_join([_member("$o", "!r:x", "join", target="@alice:example.org", prev="invite")], BOT) is None
+    assert own_join([_member("$c", "!r:x", "join", sender=BOT)], BOT) is None  # a room it created
+    assert own_join([_member("$r", "!r:x", "join", sender=BOT, prev="leave")], BOT) is None  # joined again
 
 
 def test_what_was_said_between_the_invite_and_the_join() -> None:
