@@ -6,6 +6,7 @@ lost is retried and acknowledged without being applied twice."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -23,9 +24,12 @@ from e2ee_client import E2EEUser, nio_replies_to
 from harmony_app.app import App
 from harmony_app.appservice import write_registration
 from harmony_app.local_synapse import LocalSynapse, RegisteredUser, pick_free_ports
+from harmony_app.synapse.config import WorkerLayout
+from harmony_app.synapse.workers import SynapseWorker
 from harmony_matrix.config import load_config
 from harmony_matrix.polls.poll import parse_poll_ref
 from matrix_client import TestMatrixUser
+from storage.admin import create_postgres_database, drop_postgres_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,12 +51,16 @@ class AppserviceHome:
         self.users.append(user)
         return user
 
+    async def close(self) -> None:
+        for user in self.users:
+            await user.close()
+        await self.server.stop()
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def home(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AppserviceHome]:
-    root = tmp_path_factory.mktemp("appservice")
+
+async def _start_home(root: Path, **server_options: Any) -> AppserviceHome:
+    """Synapse loading the registration file `appservice-registration` writes for a bot config."""
     registration = root / "bot" / "appservice-registration.yaml"
-    server = LocalSynapse(root / "synapse", appservice_files=(registration,))
+    server = LocalSynapse(root / "synapse", appservice_files=(registration,), **server_options)
     (port,) = pick_free_ports(1)
     bot = RegisteredUser(user_id=f"@harmony-as:{server.server_name}", access_token="", device_id="", password="")
     config_path = write_bot_config(
@@ -64,35 +72,67 @@ async def home(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Appser
     config_path.write_text(yaml.safe_dump(config))
     write_registration(load_config(config_path))  # what `harmony-matrix appservice-registration` writes
     await server.start()
-    home = AppserviceHome(server, config_path)
+    return AppserviceHome(server, config_path)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def home(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AppserviceHome]:
+    home = await _start_home(tmp_path_factory.mktemp("appservice"))
     try:
         yield home
     finally:
-        for user in home.users:
-            await user.close()
-        await server.stop()
+        await home.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def worker_home(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AppserviceHome]:
+    """The production shape in miniature: Synapse on PostgreSQL with Redis, a worker (not the main
+    process) pushing the transactions. Its own server name: Redis channels are named after it."""
+    admin_dsn = os.environ["HARMONY_TEST_POSTGRES"]
+    name = f"harmony_synapse_{secrets.token_hex(4)}"
+    dsn = await create_postgres_database(admin_dsn, name)
+    (replication_port,) = pick_free_ports(1)
+    try:
+        home = await _start_home(tmp_path_factory.mktemp("appservice-workers"), database=dsn,
+                                 server_name=f"workers-{secrets.token_hex(3)}.localhost",
+                                 workers=WorkerLayout(replication_port=replication_port))
+        worker = SynapseWorker(home.server, home.server.workers.appservice_pusher)  # type: ignore[union-attr]
+        try:
+            await worker.start()
+            yield home
+        finally:
+            await worker.stop()
+            await home.close()
+    finally:
+        await drop_postgres_database(admin_dsn, name)
+
+
+def _bot_config(home: AppserviceHome, directory: Path, admin: TestMatrixUser) -> Path:
+    """The bot's config for one test: the home's, with its admin and a fresh database."""
+    config = yaml.safe_load(home.config_path.read_text())
+    config["admins"] = [admin.user_id]
+    config["database"] = {"url": throwaway_postgres_url() or "sqlite://harmony.db"}  # fresh, beside this config
+    config["appservice"]["registration"] = str(home.config_path.parent / "appservice-registration.yaml")
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def _no_sync(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("appservice mode must not call /sync")
 
 
 async def test_the_bot_as_an_appservice(home: AppserviceHome, tmp_path: Path, monkeypatch) -> None:
     admin = await home.user("as-admin")
     voters = [await home.user(f"as-voter{i}") for i in range(2)]
-    config = yaml.safe_load(home.config_path.read_text())
-    config["admins"] = [admin.user_id]
-    config["database"] = {"url": throwaway_postgres_url() or "sqlite://harmony.db"}  # fresh, beside this config
-    config["appservice"]["registration"] = str(home.config_path.parent / "appservice-registration.yaml")
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    config_path = _bot_config(home, tmp_path, admin)
     app = App(load_config(config_path))
     e2ee: list[E2EEUser] = []
     try:
         await app.start()
         bot = app.config.bot.user_id
         tokens = yaml.safe_load((home.config_path.parent / "appservice-registration.yaml").read_text())
-
-        async def no_sync(*args: Any, **kwargs: Any) -> None:
-            raise AssertionError("appservice mode must not call /sync")
-
-        monkeypatch.setattr(app.client, "sync", no_sync)
+        monkeypatch.setattr(app.client, "sync", _no_sync)
 
         # Only the homeserver's token is accepted, with the spec's errcodes; Synapse's ping reaches us.
         url = f"http://127.0.0.1:{app.config.appservice.port}/_matrix/app/v1/transactions/probe"
@@ -181,7 +221,7 @@ async def test_the_bot_as_an_appservice(home: AppserviceHome, tmp_path: Path, mo
         late = await voters[0].react(room, sushi, "4" + VS)
         app = App(load_config(config_path))
         await app.start()
-        monkeypatch.setattr(app.client, "sync", no_sync)
+        monkeypatch.setattr(app.client, "sync", _no_sync)
         assert app.client.device_id == device
         await admin.send_and_wait_reply(room, f"!h poll show #{poll.number}", from_user=bot, timeout=60)
         assert late in {r.event_id for r in await app.db.polls.live_reactions(poll.number)}
@@ -195,3 +235,42 @@ async def _timeline(user: TestMatrixUser, room: str) -> list[dict[str, Any]]:
     page = await user.request("GET", f"/_matrix/client/v3/rooms/{room}/messages", params={"dir": "b", "limit": "100"})
     events: list[dict[str, Any]] = page["chunk"]
     return events
+
+
+@pytest.mark.postgres
+async def test_the_bot_as_an_appservice_of_synapse_with_workers(worker_home: AppserviceHome, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """Synapse's appservice pusher worker, not its main process, delivers: a command answered, a vote
+    counted and an encrypted DM read and answered (to-device keys pushed by the worker)."""
+    home = worker_home
+    admin, voter = await home.user("wk-admin"), await home.user("wk-voter")
+    app = App(load_config(_bot_config(home, tmp_path, admin)))
+    e2ee: list[E2EEUser] = []
+    try:
+        await app.start()
+        monkeypatch.setattr(app.client, "sync", _no_sync)
+        bot = app.config.bot.user_id
+        room = await admin.create_room(name="Votes", preset="public_chat", invite=[bot],
+                                       power_level_content_override={"users": {bot: 50}})
+        pong = await admin.send_and_wait_reply(room, "!h ping", from_user=bot, timeout=60)
+        assert pong["content"]["body"].startswith("Pong")
+        await app.db.members.add(voter.user_id, by=admin.user_id, at=datetime.now(timezone.utc))
+        await voter.join(room)
+        started = await admin.send_and_wait_reply(room, "!h poll start Lunch? | Pizza | Sushi", from_user=bot)
+        poll = await app.db.polls.get(parse_poll_ref(started["content"]["body"].split()[1]))
+        assert poll is not None
+        vote = await voter.react(room, poll.options[1].event_id, "4" + VS)
+        await admin.send_and_wait_reply(room, f"!h poll show #{poll.number}", from_user=bot, timeout=60)
+        assert [(r.event_id, r.option, r.score) for r in await app.db.polls.live_reactions(poll.number)
+                if r.voter == voter.user_id] == [(vote, 1, 4)]
+
+        ana = await E2EEUser.start(voter, tmp_path)
+        e2ee.append(ana)
+        dm = await ana.create_dm(bot, preset=RoomPreset.trusted_private_chat, timeout=60)
+        helped = await ana.send_and_wait_reply(dm, "!h ping", from_user=bot, timeout=60)
+        assert isinstance(helped, RoomMessageNotice) and helped.body.startswith("Pong"), f"not decrypted: {helped}"
+        assert not ana.undecryptable(dm)
+    finally:
+        for user in e2ee:
+            await user.close()
+        await app.stop()
