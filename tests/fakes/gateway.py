@@ -84,7 +84,7 @@ class FakeGateway(MatrixGateway):
         self.member_lists: dict[str, list[Member]] = {}
         self.state: dict[tuple[str, str, str], dict[str, Any]] = {}  # (room, type, state key) -> content
         self.history: dict[str, list[dict[str, Any]]] = {}  # room -> events /messages pages back over
-        self.room_states: dict[str, list[dict[str, Any]]] = {}  # room -> GET /state (absent: not in the room)
+        self.room_states: dict[str, list[dict[str, Any]] | None] = {}  # room -> GET /state (None: not in the room)
         self.joins: list[str] = []
         self.leaves: list[tuple[str, str | None]] = []
         self.invites: list[tuple[str, str]] = []
@@ -124,8 +124,11 @@ class FakeGateway(MatrixGateway):
 
     async def get_state(self, room_id: str) -> list[dict[str, Any]]:
         if room_id not in self.room_states:
+            return await super().get_state(room_id)  # a simulated homeserver may answer (tests/fakes/homeserver.py)
+        state = self.room_states[room_id]
+        if state is None:
             raise Forbidden("you are not in this room", path=f"/v3/rooms/{room_id}/state")
-        return list(self.room_states[room_id])
+        return list(state)
 
     async def get_state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         return self.state.get((room_id, event_type, state_key))

@@ -199,6 +199,7 @@ async def _fed(gateway: FakeGateway, transactions: list[tuple[str, dict[str, Any
 async def test_pushed_events_reach_the_handlers_once_with_the_rooms_state_loaded_once(gateway: FakeGateway) -> None:
     gateway.room_states[ROOM] = [{"type": "m.room.create", "state_key": "", "sender": "@alice:test",
                                   "event_id": "$create", "origin_server_ts": 0, "content": {}}]
+    gateway.room_states["!gone:test"] = None
     seen = await _fed(gateway, [("t1", {"events": [message("$1"), message("$x", room="!gone:test")]}),
                                 ("t2", {"events": [message("$1"), message("$2")]})])  # $1 again: a replay
 
