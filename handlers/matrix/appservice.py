@@ -44,6 +44,7 @@ MAX_PAGES_WHILE_INVITED = 3
 
 # How long handled transaction IDs are kept to recognise a retry (Synapse gives up far sooner).
 KEEP_HANDLED = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=6)
 
 
 class PushedTransactions(Protocol):
@@ -94,6 +95,7 @@ class AppserviceServer:
         self._wake = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._pruned_at = clock()
         self.idle = asyncio.Event()  # set while nothing stored waits to be handled
 
     def application(self) -> web.Application:
@@ -155,13 +157,17 @@ class AppserviceServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port)
         await site.start()
-        try:
-            await self.store.prune(before=self.clock() - KEEP_HANDLED)
-        except Exception:
-            log.exception("could not prune old transaction IDs")
+        await self._prune()
         self._wake.set()
         self._worker = asyncio.create_task(self._work(), name="harmony-appservice")
         log.info("appservice listening on %s:%d", self.bind, self.port)
+
+    async def _prune(self) -> None:
+        self._pruned_at = self.clock()
+        try:
+            await self.store.prune(before=self._pruned_at - KEEP_HANDLED)
+        except Exception:
+            log.exception("could not prune old transaction IDs")
 
     async def stop(self) -> None:
         """Stop listening and feeding; what is stored and not handled is handled on the next start."""
@@ -198,6 +204,8 @@ class AppserviceServer:
             try:
                 await self.drain()
                 failures = 0
+                if self.clock() - self._pruned_at >= PRUNE_EVERY:
+                    await self._prune()
                 if not self._wake.is_set():
                     self.idle.set()
             except asyncio.CancelledError:

@@ -15,7 +15,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from nio import RoomMessageText
 
-from handlers.matrix.appservice import AppserviceServer, PushedFeed
+from handlers.matrix.appservice import KEEP_HANDLED, PRUNE_EVERY, AppserviceServer, PushedFeed
 from handlers.matrix.dispatcher import Dispatcher
 from harmony_matrix.ids import RoomId
 from tests.fakes.appservice import MemoryPushedTransactions
@@ -221,3 +221,22 @@ async def test_what_was_said_before_the_bot_joined_is_handled_with_the_join(gate
     seen = await _fed(gateway, [("t1", {"events": [invite]}), ("t2", {"events": [join, message("$late")]})])
 
     assert seen == [(ROOM, "$early"), (ROOM, "$late")]
+
+
+async def test_handled_transaction_ids_are_forgotten_after_a_week_while_running() -> None:
+    now = [NOW]
+    store, feed = MemoryPushedTransactions(), RecordingFeed()
+    await store.add("old", {"events": []}, at=NOW)
+    await store.mark_handled("old", at=NOW)
+    server = AppserviceServer(hs_token=TOKEN, store=store, feed=feed, clock=lambda: now[0], port=0)
+    await server.start()
+    try:
+        assert await store.is_stored("old")  # a week has not passed
+        now[0] = NOW + KEEP_HANDLED + PRUNE_EVERY
+        async with TestClient(TestServer(server.application())) as client:
+            assert (await client.put(PATH.format("new"), json={"events": []}, headers=AUTH)).status == 200
+            await asyncio.wait_for(server.idle.wait(), 5)
+    finally:
+        await server.stop()
+    assert not await store.is_stored("old") and await store.is_stored("new")
+    assert feed.fed == ["new"]
