@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 #: ``feed(txn_id, body)``: handle one stored transaction (``PushedFeed``).
 Feed = Callable[[str, dict[str, Any]], Awaitable[None]]
 
+# Synapse puts up to 100 events (64 KiB each at most), 100 ephemeral and 100 to-device messages in one
+# transaction; aiohttp's default limit (1 MiB) would refuse a full one with 413, and Synapse would retry
+# it forever.
+MAX_TRANSACTION_BYTES = 32 * 1024 * 1024
+
 # Pages of /messages read back for what was said while the bot was invited (100 events each).
 MAX_PAGES_WHILE_INVITED = 3
 
@@ -100,7 +105,7 @@ class AppserviceServer:
 
     def application(self) -> web.Application:
         """The aiohttp application (tests serve it on a test server)."""
-        app = web.Application(middlewares=[self._authenticate])
+        app = web.Application(middlewares=[self._authenticate], client_max_size=MAX_TRANSACTION_BYTES)
         for prefix in ("/_matrix/app/v1", ""):  # "" : the legacy paths of homeservers before spec r0
             app.router.add_put(prefix + "/transactions/{txn_id}", self._transaction)
         app.router.add_post("/_matrix/app/v1/ping", self._ping)

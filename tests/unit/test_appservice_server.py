@@ -240,3 +240,11 @@ async def test_handled_transaction_ids_are_forgotten_after_a_week_while_running(
         await server.stop()
     assert not await store.is_stored("old") and await store.is_stored("new")
     assert feed.fed == ["new"]
+
+
+async def test_a_full_transaction_of_large_events_is_accepted(served) -> None:  # type: ignore[no-untyped-def]
+    client, _server, store, _feed = served
+    events = [message(f"$big{n}", "x" * 60_000) for n in range(100)]  # about 6 MB: over aiohttp's default
+    response = await client.put(PATH.format("big"), json={"events": events}, headers=AUTH)
+    assert response.status == 200
+    assert len(store.rows[0].body["events"]) == 100
