@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from nio import AsyncClient
 
+from harmony_app.connection import StartupError
 from handlers.matrix.appservice import AppserviceServer, PushedFeed, PushedTransactions
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
@@ -66,5 +67,10 @@ async def start_appservice(server: AppserviceServer, dispatcher: Dispatcher) -> 
     then listen and handle what an earlier run stored. The bot counts as synced once it listens."""
     if dispatcher.crypto is not None:
         await dispatcher.crypto.upkeep()
-    await server.start()
+    try:
+        await server.start()
+    except OSError as exc:
+        await server.stop()
+        raise StartupError(f"appservice.bind/appservice.port: cannot listen on {server.bind}:{server.port}: "
+                           f"{exc.strerror or exc}") from None
     dispatcher.synced.set()

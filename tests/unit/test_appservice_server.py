@@ -6,6 +6,7 @@ fed on start."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -248,3 +249,20 @@ async def test_a_full_transaction_of_large_events_is_accepted(served) -> None:  
     response = await client.put(PATH.format("big"), json={"events": events}, headers=AUTH)
     assert response.status == 200
     assert len(store.rows[0].body["events"]) == 100
+
+
+async def test_a_port_in_use_is_a_one_line_startup_error() -> None:
+    from harmony_app.appservice import start_appservice
+    from harmony_app.connection import StartupError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = AppserviceServer(hs_token=TOKEN, store=MemoryPushedTransactions(), feed=RecordingFeed(),
+                                  clock=lambda: NOW, port=port)
+        dispatcher = Dispatcher(client=FakeGateway(BOT).fake_client, gateway=FakeGateway(BOT),  # type: ignore[arg-type]
+                                tokens=MemorySyncStore(), processed=MemoryProcessedEvents())
+        with pytest.raises(StartupError, match=rf"appservice.bind/appservice.port: cannot listen on 127.0.0.1:{port}"):
+            await start_appservice(server, dispatcher)
+    assert not dispatcher.synced.is_set()
