@@ -142,9 +142,13 @@ async def test_the_bot_as_an_appservice(home: AppserviceHome, tmp_path: Path, mo
                 assert (missing.status, (await missing.json())["errcode"]) == (401, "M_UNAUTHORIZED")
             async with http.put(url, json={"events": []}, headers={"Authorization": "Bearer nope"}) as wrong:
                 assert (wrong.status, (await wrong.json())["errcode"]) == (403, "M_FORBIDDEN")
-            async with http.post(f"{home.server.url}/_matrix/client/v1/appservice/{tokens['id']}/ping", json={},
-                                 headers={"Authorization": f"Bearer {tokens['as_token']}"}) as ping:
-                assert ping.status == 200, await ping.text()
+            for attempt in range(3):  # under load Synapse's ping itself can fail (502, "AlreadyCalled")
+                async with http.post(f"{home.server.url}/_matrix/client/v1/appservice/{tokens['id']}/ping",
+                                     json={}, headers={"Authorization": f"Bearer {tokens['as_token']}"}) as ping:
+                    answer = (ping.status, await ping.json())
+                if answer[0] != 502 or attempt == 2:
+                    break
+            assert answer[0] == 200 and "duration_ms" in answer[1], answer
         assert not await app.db.pushed.is_stored("probe")
 
         # Faults between receiving a transaction and acknowledging it: the first transaction holding
