@@ -18,7 +18,9 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from nio import AsyncClient, RoomMessageText
 
-from harmony_app.connection import Connection, connect
+from harmony_app.appservice import build_appservice, start_appservice
+from harmony_app.connection import Connection, appservice_tokens, connect
+from handlers.matrix.appservice import AppserviceServer
 from handlers.assemblies.feature import AssembliesFeature
 from handlers.basic import BasicCommands, InvitePolicy
 from handlers.matrix.crypto import CryptoSync
@@ -265,6 +267,7 @@ class Running:
     scheduler: AsyncIOScheduler
     dispatcher: Dispatcher
     poster: Poster
+    appservice: AppserviceServer | None = None  # appservice mode: the homeserver pushes, no /sync
 
 
 class App:
@@ -346,7 +349,10 @@ class App:
                 log.warning("could not set the display name: %s", exc)
         self._stop.clear()
         await running.poster.start()  # first what the last run left unsent
-        self._sync_task = asyncio.create_task(running.dispatcher.run(self._stop), name="harmony-sync")
+        if running.appservice is not None:
+            await start_appservice(running.appservice, running.dispatcher)
+        else:
+            self._sync_task = asyncio.create_task(running.dispatcher.run(self._stop), name="harmony-sync")
         await self.wait_synced(timeout=120)
         for feature in self.features.values():
             await feature.start()
@@ -390,7 +396,11 @@ class App:
             feature.register(dispatcher)
         dispatcher.on_invite(InvitePolicy(gateway=gateway, admins=config.admins, direct=direct,
                                           trusted=_OrPeers(permissions, config.federation.peer_directory())).on_invite)
-        return Running(scheduler=scheduler, dispatcher=dispatcher, poster=poster)
+        appservice = None
+        if config.mode == "appservice":
+            appservice = build_appservice(config, client=connection.client, gateway=gateway, dispatcher=dispatcher,
+                                          store=db.pushed, hs_token=appservice_tokens(config)[1], clock=self.clock)
+        return Running(scheduler=scheduler, dispatcher=dispatcher, poster=poster, appservice=appservice)
 
     async def wait_synced(self, timeout: float = 30) -> None:
         """Wait until the first batch has been handled (tests and the demo use this)."""
@@ -404,6 +414,8 @@ class App:
                 await feature.stop()
             except Exception:
                 log.exception("stopping a feature failed")
+        if self._running is not None and self._running.appservice is not None:
+            await self._running.appservice.stop()
         if self._sync_task is not None:
             self._sync_task.cancel()
             try:

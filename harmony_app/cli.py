@@ -117,6 +117,30 @@ def exempt_rate_limits(config_path: str, admin_token: str) -> None:
     click.echo(f"{config.bot.user_id} is exempt from rate limits on {config.homeserver.url}")
 
 
+@main.command("appservice-registration")
+@click.option("-c", "--config", "config_path", default="config.yaml", show_default=True,
+              help="The YAML configuration file (the bot's user ID and the appservice section come from it).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the file (default: appservice.registration of the config).")
+def appservice_registration(config_path: str, output: str | None) -> None:
+    """Write the appservice registration file for Synapse (tokens made once, then kept)."""
+    import yaml
+
+    from harmony_app.appservice import SYNAPSE_EXPERIMENTAL_FEATURES, write_registration
+
+    config = load_or_exit(config_path)
+    try:
+        path, content = write_registration(config, Path(output).resolve() if output else None)
+    except (OSError, ValueError) as exc:
+        click.echo(f"error: cannot write the registration file: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"wrote {path} (appservice {content['id']!r}, pushing to {content['url']}, as {config.bot.user_id})")
+    click.echo("In Synapse's homeserver.yaml (then restart Synapse):\n"
+               f"app_service_config_files:\n  - {path}\n"
+               + yaml.safe_dump({"experimental_features": SYNAPSE_EXPERIMENTAL_FEATURES}, sort_keys=False).rstrip()
+               + "\nand in this bot's config: mode: appservice")
+
+
 @main.command("check-config")
 @click.argument("config_path", type=click.Path(dir_okay=False))
 def check_config(config_path: str) -> None:

@@ -8,10 +8,11 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
+import yaml
 from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
 from handlers.matrix import crypto as e2ee
-from handlers.matrix.gateway import MatrixGateway, UnknownToken
+from handlers.matrix.gateway import MatrixError, MatrixGateway, UnknownToken, UserInUse
 from harmony_matrix.config import Config
 from storage.core.types import BotSession
 from storage.database import Database, open_database
@@ -79,6 +80,9 @@ async def _login(connection: Connection, config: Config) -> None:
     password login's device and token are stored and reused.
     """
     bot = config.bot
+    if config.mode == "appservice":
+        await _appservice_login(connection, config)
+        return
     if bot.access_token:
         await _restore(connection, config, bot.access_token, device_id="")
         return
@@ -109,3 +113,59 @@ async def _restore(connection: Connection, config: Config, token: str, *, device
     if who.get("user_id") != bot_id:
         raise StartupError(f"the access token belongs to {who.get('user_id')}, not {bot_id}")
     connection.client.restore_login(bot_id, who.get("device_id") or device_id, token)
+
+
+def appservice_tokens(config: Config) -> tuple[str, str]:
+    """``(as_token, hs_token)`` from the registration file (written by ``appservice-registration``)."""
+    path = config.registration_path()
+    try:
+        registration = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StartupError(f"appservice.registration: {path} does not exist; write it with "
+                           "`harmony-matrix appservice-registration`") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise StartupError(f"appservice.registration: {path} cannot be read: {exc}") from None
+    if not isinstance(registration, dict) or not all(
+            isinstance(registration.get(key), str) and registration[key] for key in ("as_token", "hs_token")):
+        raise StartupError(f"appservice.registration: {path} has no as_token and hs_token")
+    return str(registration["as_token"]), str(registration["hs_token"])
+
+
+async def _appservice_login(connection: Connection, config: Config) -> None:
+    """Appservice mode: the bot's device comes from an appservice login (``m.login.application_service``
+    with the as_token), made once and stored like a password login's, so the device and its keys stay.
+
+    The as_token alone has no device, and end-to-end encryption needs one."""
+    bot = config.bot
+    as_token, _ = appservice_tokens(config)
+    session = await connection.db.sessions.get(bot.user_id)
+    if session is not None:
+        try:
+            await _restore(connection, config, session.access_token, device_id=session.device_id)
+            return
+        except StartupError:
+            log.info("the stored appservice session is no longer valid; logging in again")
+    gateway, client = connection.gateway, connection.client
+    client.access_token = as_token
+    localpart = bot.user_id[1:].partition(":")[0]
+    try:
+        # The sender user normally exists already; registering it again is refused as "in use".
+        await gateway.request("POST", "/v3/register", {"type": "m.login.application_service",
+                                                       "username": localpart, "inhibit_login": True})
+    except UserInUse:
+        pass
+    except MatrixError as exc:
+        log.debug("registering the appservice's user: %s", exc)
+    body: dict[str, Any] = {"type": "m.login.application_service",
+                            "identifier": {"type": "m.id.user", "user": bot.user_id},
+                            "initial_device_display_name": bot.device_name}
+    if session is not None:
+        body["device_id"] = session.device_id  # keep the device (and its keys) across a new login
+    try:
+        result = await gateway.request("POST", "/v3/login", body)
+    except MatrixError as exc:
+        raise StartupError(f"appservice login as {bot.user_id} failed: {exc} (is the registration file in "
+                           "Synapse's app_service_config_files?)") from None
+    token, device_id = str(result["access_token"]), str(result["device_id"])
+    client.restore_login(bot.user_id, device_id, token)
+    await connection.db.sessions.save(BotSession(user_id=bot.user_id, device_id=device_id, access_token=token))

@@ -82,11 +82,35 @@ class BotConfig(_Strict):
     def _user_id(cls, value: str) -> UserId:
         return _check_user_id(value)
 
-    @model_validator(mode="after")
-    def _needs_credentials(self) -> BotConfig:
-        if not self.access_token and not self.password:
-            raise ValueError("needs access_token or password")
-        return self
+
+
+class AppserviceConfig(_Strict):
+    """``appservice``: how the homeserver reaches the bot in ``mode: appservice``."""
+
+    id: str = Field(default="harmony-matrix", min_length=1, max_length=255,
+                    description="The appservice's ID in the registration file.")
+    registration: str = Field(
+        default="appservice-registration.yaml", min_length=1,
+        description="The registration file (relative to this file): written by `harmony-matrix appservice-registration`, "
+                    "which keeps its tokens; the bot reads its tokens from it.")
+    bind: str = Field(default="127.0.0.1", min_length=1, description="Address the appservice listens on.")
+    port: int = Field(default=9009, ge=1, le=65535, description="Port the appservice listens on.")
+    url: str | None = Field(
+        default=None, description="The address the homeserver reaches the bot at (default http://<bind>:<port>).")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f'must be an http(s) address like "http://127.0.0.1:9009" (got "{value}")')
+        return value.rstrip("/")
+
+    @property
+    def public_url(self) -> str:
+        """Where the homeserver sends transactions."""
+        return self.url or f"http://{self.bind}:{self.port}"
 
 
 class DatabaseConfig(_Strict):
@@ -445,6 +469,9 @@ class Config(_Strict):
 
     homeserver: HomeserverConfig
     bot: BotConfig
+    mode: Literal["bot", "appservice"] = Field(
+        default="bot", description="bot: log in and follow rooms with /sync; appservice: the homeserver pushes events.")
+    appservice: AppserviceConfig = Field(default_factory=AppserviceConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     admins: list[UserId] = Field(default_factory=list, description="Users who administer the registry.")
@@ -497,6 +524,10 @@ class Config(_Strict):
             return "sqlite://" + str((Path(self.base_dir) / url[len("sqlite://") :]).resolve())
         return url
 
+    def registration_path(self) -> Path:
+        """The appservice registration file, resolved against the config's directory."""
+        return (Path(self.base_dir) / self.appservice.registration).resolve()
+
     def crypto_store_path(self) -> Path:
         """The directory of the bot's end-to-end encryption store (its device keys and Olm/Megolm sessions).
 
@@ -539,6 +570,8 @@ def parse_config(data: Any, *, source: str) -> Config:
         first = sorted(exc.errors(), key=lambda e: _error_key(e["loc"]))[0]
         raise ConfigError(source, _error_key(first["loc"]), _describe(first)) from None
     _refuse_sample_values(config, source)
+    if config.mode == "bot" and not config.bot.access_token and not config.bot.password:
+        raise ConfigError(source, "bot", "needs access_token or password (or mode: appservice)")
     return config
 
 

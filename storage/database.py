@@ -30,6 +30,7 @@ from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from storage.appservice.stores import PushedTransactionStore
 from storage.assemblies.stores import AssemblyPeopleStore, AssemblyRegistryStore
 from storage.consensus.stores import ConsensusStores
 from storage.core.stores import AuditStore, DirectChatStore, MemberStore, ProcessedEventStore, SessionStore, SyncStore
@@ -53,6 +54,7 @@ APPS: Final[Mapping[str, str]] = {
     "sortition": "storage.sortition",
     "outbox": "storage.outbox",
     "federation": "storage.federation",
+    "appservice": "storage.appservice",
 }
 
 Backend = Literal["sqlite", "postgres"]
@@ -190,6 +192,7 @@ class Database:
         sortition: draws, their witnesses and frozen pools, seats, self-described features.
         outbox: what the bot queued to send and has not sent yet (``outbox``).
         federation: nestings across instances, peer rooms, peer messages applied (``federation``).
+        pushed: transactions the homeserver pushed in appservice mode, until handled (``appservice``).
         backend: ``"sqlite"`` or ``"postgres"``.
     """
 
@@ -211,6 +214,7 @@ class Database:
         self.sortition = SortitionStores(self._scope)
         self.outbox = OutboxStore(self._scope)
         self.federation = FederationStore(self._scope)
+        self.pushed = PushedTransactionStore(self._scope)
 
     def __repr__(self) -> str:
         return f"<Database {self.url}{' (closed)' if self._scope.closed else ''}>"

@@ -203,12 +203,30 @@ class Dispatcher:
         await self.tokens.set_token(user_id, next_batch)
         self.token = next_batch
         self.synced.set()
+        await self._after_batch()
+        return stats
+
+    async def handle_pushed(self, response: SyncResponse) -> BatchStats:
+        """One batch the homeserver pushed (appservice mode: ``handlers/matrix/appservice.py`` shapes a
+        transaction as a /sync response), handled exactly as a /sync batch: nio takes in its to-device
+        keys, room state and device lists first, then each room's events go to the same handlers. No
+        gap to fill and no token to store: the homeserver pushes every event once it is acknowledged."""
+        await self.client.receive_response(response)
+        if self.crypto is not None:
+            await self.crypto.upkeep()
+        stats = BatchStats()
+        await self._handle_timelines(response, stats)
+        await self._handle_invites(response)
+        self.synced.set()
+        await self._after_batch()
+        return stats
+
+    async def _after_batch(self) -> None:
         for callback in self._batch_callbacks:
             try:
                 await callback()
             except Exception:
                 log.exception("after-batch callback failed")
-        return stats
 
     # -- batch handling -------------------------------------------------------------------------
 

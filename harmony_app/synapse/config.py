@@ -102,6 +102,18 @@ class StoredSettings:
 
 
 @dataclass(frozen=True)
+class WorkerLayout:
+    """Synapse split into processes (``harmony_app/synapse/workers.py``): the main process gets a
+    replication listener and talks to its workers through Redis, and one worker, not the main process,
+    pushes transactions to appservices. Needs PostgreSQL (workers share the database)."""
+
+    replication_port: int
+    appservice_pusher: str = "appservice_pusher"
+    redis_host: str = LOOPBACK
+    redis_port: int = 6379
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """What the overrides file is written from."""
 
@@ -111,6 +123,9 @@ class ServerSettings:
     federation_port: int | None  # None: no federation listener
     database: str | None  # None: SQLite in data_dir; else a postgresql:// DSN
     rate_limits: RateLimits = "unlimited"
+    # Appservice registration files to load, with the experimental features appservice encryption needs.
+    appservice_files: tuple[Path, ...] = ()
+    workers: WorkerLayout | None = None  # None: one process
 
     @property
     def url(self) -> str:
@@ -166,6 +181,20 @@ async def write_config(settings: ServerSettings) -> None:
         "bcrypt_rounds": 4,
         **rate_limit_settings(settings.rate_limits),
     }
+    if settings.appservice_files:
+        config["app_service_config_files"] = [str(path) for path in settings.appservice_files]
+        # MSC2409 (to-device) and MSC3202 (device lists, key counts) pushed: what an appservice's
+        # end-to-end encryption needs without /sync.
+        config["experimental_features"] = {"msc2409_to_device_messages_enabled": True,
+                                           "msc3202_transaction_extensions": True}
+    if settings.workers is not None:
+        if settings.database is None:
+            raise ValueError("Synapse workers need PostgreSQL: give a postgresql:// database")
+        layout = settings.workers
+        listeners.append(_listener(layout.replication_port, "replication", tls=False))
+        config["instance_map"] = {"main": {"host": LOOPBACK, "port": layout.replication_port}}
+        config["redis"] = {"enabled": True, "host": layout.redis_host, "port": layout.redis_port}
+        config["notify_appservices_from_worker"] = layout.appservice_pusher
     if settings.federation_port is not None:
         cert, key = data / TLS_CERT_NAME, data / TLS_KEY_NAME
         await asyncio.to_thread(write_self_signed_certificate, cert, key)

@@ -33,6 +33,7 @@ from harmony_app.synapse.config import (
     OVERRIDES_NAME,
     RateLimits,
     ServerSettings,
+    WorkerLayout,
     read_overrides,
     read_stored_settings,
     write_config,
@@ -82,7 +83,9 @@ class LocalSynapse:
     :func:`storage.admin.create_postgres_database`. With ``reuse=True`` an existing ``data_dir`` is
     started unchanged (its stored server name and ports win over defaults). ``rate_limits`` is
     "unlimited" (the default: nothing a test does meets a limit), "default" (Synapse's own limits) or
-    chosen ``rc_*`` settings (``harmony_app.synapse.config.RateLimits``).
+    chosen ``rc_*`` settings (``harmony_app.synapse.config.RateLimits``). ``appservice_files`` are
+    appservice registration files the server loads (with MSC2409/MSC3202 pushed to them). ``workers``
+    splits it into processes (``harmony_app.synapse.workers``: start the workers after this one).
     """
 
     def __init__(
@@ -96,6 +99,8 @@ class LocalSynapse:
         database: str | None = None,
         reuse: bool = False,
         rate_limits: RateLimits = "unlimited",
+        appservice_files: tuple[Path, ...] = (),
+        workers: WorkerLayout | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self._reuse = reuse
@@ -119,6 +124,8 @@ class LocalSynapse:
         self._server_name = server_name
         self.database = database
         self.rate_limits = rate_limits
+        self.appservice_files = tuple(Path(path).resolve() for path in appservice_files)
+        self.workers = workers
         self._admin: RegisteredUser | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._console: Any = None
@@ -165,7 +172,7 @@ class LocalSynapse:
             await write_config(ServerSettings(
                 data_dir=self.data_dir, server_name=self.server_name, client_port=self.client_port,
                 federation_port=self.federation_port if self.federation else None, database=self.database,
-                rate_limits=self.rate_limits))
+                rate_limits=self.rate_limits, appservice_files=self.appservice_files, workers=self.workers))
             self._configured = True
         self._shared_secret = str(read_overrides(self.data_dir)["registration_shared_secret"])
         self._console = open(self.data_dir / CONSOLE_LOG_NAME, "ab")  # noqa: SIM115 -- closed in stop()

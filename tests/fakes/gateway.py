@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.matrix.gateway import MatrixGateway, Member, new_txn_id
+from handlers.matrix.gateway import Forbidden, MatrixGateway, Member, new_txn_id
 from harmony_matrix.ids import EventId, RoomId, UserId
 
 
@@ -37,6 +37,8 @@ class FakeClient:
         self.rooms: dict[str, FakeRoom] = {}
         self.sync_responses: list[Any] = []
         self.sync_calls: list[dict[str, Any]] = []
+        self.device_id = "BOTDEVICE"
+        self.received: list[Any] = []  # batches handed to receive_response (appservice mode)
 
     async def sync(self, **kwargs: Any) -> Any:
         """The next queued response; the arguments are recorded."""
@@ -44,6 +46,12 @@ class FakeClient:
         if not self.sync_responses:
             raise AssertionError("the test queued no more sync responses")
         return self.sync_responses.pop(0)
+
+    async def receive_response(self, response: Any) -> None:
+        """nio would take in the batch's state, keys and device lists; here it is recorded."""
+        self.received.append(response)
+        for room_id in response.rooms.join:
+            self.rooms.setdefault(room_id, FakeRoom())
 
     async def close(self) -> None:
         """Nothing to close."""
@@ -76,6 +84,7 @@ class FakeGateway(MatrixGateway):
         self.member_lists: dict[str, list[Member]] = {}
         self.state: dict[tuple[str, str, str], dict[str, Any]] = {}  # (room, type, state key) -> content
         self.history: dict[str, list[dict[str, Any]]] = {}  # room -> events /messages pages back over
+        self.room_states: dict[str, list[dict[str, Any]] | None] = {}  # room -> GET /state (None: not in the room)
         self.joins: list[str] = []
         self.leaves: list[tuple[str, str | None]] = []
         self.invites: list[tuple[str, str]] = []
@@ -112,6 +121,14 @@ class FakeGateway(MatrixGateway):
 
     async def set_display_name(self, name: str) -> None:
         pass
+
+    async def get_state(self, room_id: str) -> list[dict[str, Any]]:
+        if room_id not in self.room_states:
+            return await super().get_state(room_id)  # a simulated homeserver may answer (tests/fakes/homeserver.py)
+        state = self.room_states[room_id]
+        if state is None:
+            raise Forbidden("you are not in this room", path=f"/v3/rooms/{room_id}/state")
+        return list(state)
 
     async def get_state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         return self.state.get((room_id, event_type, state_key))

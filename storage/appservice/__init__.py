@@ -1,0 +1,1 @@
+"""The ``appservice`` tortoise app: transactions the homeserver pushed, kept until handled."""
