@@ -147,7 +147,7 @@ def _build_polls(services: Services) -> Feature:
     return PollsFeature(
         gateway=services.gateway, poster=services.poster, store=services.db.polls, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
-        scheduler=services.scheduler, clock=services.clock,
+        scheduler=services.scheduler, clock=services.clock, admins=services.config.admins, links=services.links,
         prefix=services.config.display_prefix,
         settings=PollSettings(tz=services.config.tz, seed_reactions=settings.seed_reactions,
                               post_chart=settings.chart, default_eligibility=settings.default_eligibility))

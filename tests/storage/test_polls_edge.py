@@ -60,6 +60,10 @@ class Server:
 
     async def request(self, method: str, path: str, body: Any = None, *,
                       query: dict[str, Any] | None = None) -> dict[str, Any]:
+        if path.endswith("/state/m.room.create/"):  # the poll's room: the bot created it (v12)
+            return {"type": "m.room.create", "sender": "@bot:test", "content": {"room_version": "12"}}
+        if path.startswith("/v3/profile/"):
+            raise NotFound("Profile was not found", status=404)
         # GET /v3/rooms/{room}/state/m.room.member/{user}?format=event
         _, version, rooms, room, state, event_type, user = path.split("/")
         assert (method, version, rooms, state, event_type) == ("GET", "v3", "rooms", "state", "m.room.member"), path
