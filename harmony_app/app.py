@@ -125,7 +125,7 @@ def _build_consensus(services: Services) -> Feature:
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
         polls=polls if isinstance(polls, PollsFeature) else None,
         poster=services.poster, gateway=services.gateway, scheduler=services.scheduler, clock=services.clock,
-        prefix=services.config.display_prefix,
+        prefix=services.config.display_prefix, links=services.links,
         settings=ConsensusSettings(
             reminders_before=tuple(timedelta(seconds=s) for s in settings.reminders_before),
             end_grace=timedelta(seconds=settings.end_grace),

@@ -50,6 +50,16 @@ def notice(text: str, html_body: str | None = None, *, reply_to: str | None = No
     return content
 
 
+def with_links(text: str, links: Sequence[tuple[str, str | None]]) -> tuple[str, str]:
+    """Plain ``text`` followed by each link that has an address: ``Label: url`` lines in the plain body,
+    real links in the HTML (line breaks kept)."""
+    present = [(label, url) for label, url in links if url]
+    plain = "\n".join([text, *(f"{label}: {url}" for label, url in present)])
+    html_body = "<br>".join([text_to_html(text), *(f'<a href="{escape_attribute(url)}">{escape(label)}</a>'
+                                                   for label, url in present)])
+    return plain, html_body
+
+
 def replacement(original: str, text: str, html_body: str | None = None) -> dict[str, Any]:
     """Content of an edit (``m.replace``) of the bot's own notice ``original``: clients show the new
     text in its place (marked edited); the top-level body, with a leading "* ", is for clients

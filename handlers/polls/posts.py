@@ -158,7 +158,7 @@ class PollPosts:
             return
         drawn = await asyncio.to_thread(
             draw_results_chart, title=f"Poll {poll.ref}: {poll.question}", options=poll.labels,
-            distribution=result.distribution, runoff=result.runoff)
+            distribution=result.distribution, runoff=result.runoff, winners=result.winners, totals=result.totals)
         filename = f"poll-{poll.number}.png"
         content = chart_message(drawn, filename=filename, reply_to=poll.header_event_id)
         await self.poster.attachment(poll.room_id, drawn.png, {**content, HARMONY_POST_PART: key},
