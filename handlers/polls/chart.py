@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes  # noqa: E402 - after choosing the backend
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from harmony_matrix.polls.star import Runoff  # noqa: E402
@@ -53,7 +54,9 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
     scores_h = 0.85 * count + 0.9
     runoff_h = 0.75 * 3 + 0.6 if runoff else 0.0
     figure = Figure(figsize=(_WIDTH_IN, 1.2 + scores_h + runoff_h), dpi=_DPI, layout="constrained")
-    figure.get_layout_engine().set(h_pad=0.1, hspace=0.08)  # type: ignore[union-attr]
+    engine = figure.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(h_pad=0.1, hspace=0.08)
     figure.suptitle(_short(title, 56), fontsize=_TITLE, fontweight="bold", x=0.01, ha="left")
     if runoff:
         axes, bar = figure.subplots(2, 1, height_ratios=[scores_h, runoff_h])
