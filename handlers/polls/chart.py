@@ -50,6 +50,21 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
                        totals: Mapping[str, int] | None = None) -> Chart:
     """``distribution[option][s]`` = ballots giving ``option`` the score ``s`` (0..5); ``runoff`` the
     result's automatic runoff, or None; ``winners`` are marked; ``totals`` (stars) written at each bar."""
+    figure = results_figure(title=title, options=options, distribution=distribution, runoff=runoff,
+                            winners=winners, totals=totals)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    width, height = (int(v) for v in figure.get_size_inches() * figure.dpi)
+    return Chart(png=buffer.getvalue(), width=width, height=height,
+                 alt_text=alt_text(title=title, options=options, distribution=distribution, runoff=runoff,
+                                   winners=winners))
+
+
+def results_figure(*, title: str, options: Sequence[str], distribution: Mapping[str, Sequence[int]],
+                   runoff: Runoff | None, winners: Sequence[str] = (),
+                   totals: Mapping[str, int] | None = None) -> Figure:
+    """The chart as a matplotlib figure (``draw_results_chart`` renders it): the scores panel, then the
+    runoff panel when there is a runoff."""
     count = max(len(options), 1)
     scores_h = 0.85 * count + 0.9
     runoff_h = 0.75 * 3 + 0.6 if runoff else 0.0
@@ -77,12 +92,7 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
         for side in ("top", "right", "left"):
             panel.spines[side].set_visible(False)
         panel.set_xlabel("ballots", fontsize=_SMALL, loc="left")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    width, height = (int(v) for v in figure.get_size_inches() * figure.dpi)
-    return Chart(png=buffer.getvalue(), width=width, height=height,
-                 alt_text=alt_text(title=title, options=options, distribution=distribution, runoff=runoff,
-                                   winners=winners))
+    return figure
 
 
 def _label(option: str, *, won: bool) -> str:

@@ -109,7 +109,7 @@ def render_closed_header(poll: Poll, *, who: str, tz: ZoneInfo, results_link: st
                          page: str | None = None) -> tuple[str, str]:
     """The announcement once the poll has closed (it replaces the open one, ``m.replace``): closed, when,
     that reactions no longer count, and links to the results message and the public page."""
-    when = f" {format_local(poll.closed_at, tz)}" if poll.closed_at else ""
+    when = f" on {format_local(poll.closed_at, tz)}" if poll.closed_at else ""
     seats = (f" {poll.seats} seats were filled (Bloc STAR)." if poll.seats > 1 else "")
     lines = [f"Who could vote: {who}.{seats}",
              f"Closed{when}. Voting has ended: reactions on the options no longer count."]
