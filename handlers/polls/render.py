@@ -28,18 +28,22 @@ NOT_COUNTED = {
 
 
 def eligibility_remedy(*, user_id: str, prefix: str, members_only: bool, is_admin: bool,
-                       assembly: tuple[str, str] | None, officers: Sequence[str], admins: Sequence[str]) -> str:
+                       assembly: tuple[str, str] | None, officers: Sequence[str], admins: Sequence[str],
+                       is_officer: bool = False) -> str:
     """What someone who was not eligible can do about it (one or two sentences).
 
     ``members_only``: the poll is for registered party members (registration is an admin's
     ``member add``, sent in a direct chat); otherwise for participants of ``assembly`` (slug, name),
-    which the person joins. ``officers`` and ``admins``: the people to ask, already named
-    (``people.display_names``)."""
+    which the person joins. ``officers`` (the others: not the person) and ``admins``: the people to
+    ask, already named (``people.display_names``); ``is_officer``: the person is one of the assembly's."""
     if not members_only and assembly is not None:
         return f"To take part, join {assembly[1]}: send {prefix} join {assembly[0]} to me here."
     if is_admin:
         return (f"You are an admin, so you can register yourself: send {prefix} member add {user_id} to me "
                 "here, in this direct chat.")
+    if is_officer and assembly is not None:
+        whom = either(admins) if admins else "the people who run this bot"
+        return f"Registration is done by the party's admins: as a secretary of {assembly[1]}, ask {whom}."
     if officers and assembly is not None:
         return (f"Registration is done by the party's admins; the secretaries of {assembly[1]} can arrange "
                 f"it: ask {either(officers)}.")

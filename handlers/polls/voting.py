@@ -182,11 +182,12 @@ class PollVoting:
             found = directory.federation()[slug]
             assembly, officers = (found.slug, found.name), found.officers
         gateway = self.outbound.gateway
-        named = await display_names(gateway, [*officers, *self.admins])
+        others = [o for o in officers if o != user_id]
+        named = await display_names(gateway, [*others, *self.admins])
         return eligibility_remedy(
             user_id=user_id, prefix=self.prefix, members_only=electorate.asks_membership,
-            is_admin=user_id in self.admins, assembly=assembly, officers=[named[o] for o in officers],
-            admins=[named[a] for a in self.admins])
+            is_admin=user_id in self.admins, assembly=assembly, officers=[named[o] for o in others],
+            admins=[named[a] for a in self.admins], is_officer=user_id in officers)
 
     async def _tell_once(self, poll: Poll, user_id: str, reason: str) -> None:
         """Tell ``user_id`` privately why their reaction did not count — once per poll and person.

@@ -137,6 +137,11 @@ def test_anyone_else_is_told_whom_to_ask_by_name() -> None:
     assert remedy(assembly=None) == "Registration is done by the party's admins: ask the people who run this bot."
 
 
+def test_a_secretary_is_told_to_ask_an_admin() -> None:
+    assert remedy(is_officer=True, officers=["Lee (@lee:hs)"], admins=["Root (@root:hs)"]) == (
+        "Registration is done by the party's admins: as a secretary of Harmony Party UK, ask Root (@root:hs).")
+
+
 def test_a_participants_poll_says_to_join_the_assembly() -> None:
     assert remedy(members_only=False, is_admin=True) == (
         "To take part, join Harmony Party UK: send !h join party to me here.")
