@@ -66,9 +66,10 @@ def results_figure(*, title: str, options: Sequence[str], distribution: Mapping[
     """The chart as a matplotlib figure (``draw_results_chart`` renders it): the scores panel, then the
     runoff panel when there is a runoff."""
     count = max(len(options), 1)
-    scores_h = 0.85 * count + 0.9
-    runoff_h = 0.75 * 3 + 0.6 if runoff else 0.0
-    figure = Figure(figsize=(_WIDTH_IN, 1.2 + scores_h + runoff_h), dpi=_DPI, layout="constrained")
+    # Short rows: clients also cap the height (Hydrogen at 300 px), and a squat chart is shown wider.
+    scores_h = 0.55 * count + 0.75
+    runoff_h = 0.45 * 3 + 0.75 if runoff else 0.0
+    figure = Figure(figsize=(_WIDTH_IN, 1.0 + scores_h + runoff_h), dpi=_DPI, layout="constrained")
     engine = figure.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
         engine.set(h_pad=0.1, hspace=0.08)
@@ -116,7 +117,7 @@ def _draw_scores(axes: Axes, options: Sequence[str], distribution: Mapping[str, 
     for score in range(6):
         counts = [distribution[o][score] for o in rows]
         bars = axes.barh(positions, counts, left=lefts, color=_SCORE_COLOURS[score], label=str(score),
-                         edgecolor="white", linewidth=1.5, height=0.7)
+                         edgecolor="white", linewidth=1.5, height=0.78)
         axes.bar_label(bars, labels=[str(c) if c else "" for c in counts], label_type="center", fontsize=_SMALL,
                        color="white" if score in _DARK else "#222222")
         lefts = [left + c for left, c in zip(lefts, counts)]
@@ -139,7 +140,7 @@ def _draw_runoff(bar: Axes, runoff: Runoff) -> None:
             (f"prefer {runoff.b}", runoff.prefer_b, _PREFER_B, runoff.winner == runoff.b)][::-1]
     positions = list(range(len(rows)))
     for y, (_, count, colour, _won) in zip(positions, rows):
-        drawn = bar.barh([y], [count], color=colour, height=0.7)
+        drawn = bar.barh([y], [count], color=colour, height=0.78)
         bar.bar_label(drawn, labels=[str(count)], padding=4, fontsize=_TEXT)
     bar.set_yticks(positions, [_label(name, won=won) for name, _, _, won in rows], fontsize=_TEXT)
     _mark_winners(bar, [name for name, _, _, _ in rows],
