@@ -72,7 +72,8 @@ class PollsFeature:
         self.electorates = Electorates(gateway=gateway, members=members, assemblies=assemblies)
         outbound = PollOutbound(gateway=gateway, poster=poster)
         self.posts = PollPosts(gateway=gateway, poster=poster, store=store, electorates=self.electorates,
-                               tz=settings.tz, prefix=prefix, outbound=outbound, links=links)
+                               tz=settings.tz, prefix=prefix, outbound=outbound, links=links,
+                               seeds=settings.seed_reactions)
         self.voting = PollVoting(outbound=outbound, store=store,
                                  electorates=self.electorates, clock=clock, tz=settings.tz, prefix=prefix,
                                  admins=admins)

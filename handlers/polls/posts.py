@@ -43,8 +43,10 @@ class PollPosts:
     """Posts a poll's parts exactly once each."""
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, electorates: Electorates,
-                 tz: ZoneInfo, prefix: str, outbound: PollOutbound, links: PublicLinks | None = None) -> None:
+                 tz: ZoneInfo, prefix: str, outbound: PollOutbound, links: PublicLinks | None = None,
+                 seeds: bool = False) -> None:
         self.gateway = gateway
+        self.seeds = seeds  # the keycaps are put on every option (the header says so)
         self.outbound = outbound
         self.links = links
         self.poster = poster
@@ -65,7 +67,8 @@ class PollPosts:
         if poll.header_event_id is None:
             removable = await self.outbound.may_remove_reactions(poll.room_id)
             text, html = render_header(poll, who=await self.electorates.describe(poll), tz=self.tz,
-                                       prefix=self.prefix, reactions_stay=removable is False, page=self._page(poll))
+                                       prefix=self.prefix, reactions_stay=removable is False, page=self._page(poll),
+                                       seeded=self.seeds and not poll.secret)
             await self.store.set_header(poll.number, await self._post_part(poll, "header", text, html, posted))
         for option in poll.options:
             if option.event_id is None:

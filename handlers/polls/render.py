@@ -88,10 +88,16 @@ REACTIONS_STAY = ("Note: I lack the power to remove reactions in this room, so a
                   "moderator here.")
 
 
+#: Said when the bot puts one of each keycap on every option (``polls.seed_reactions``): the counts
+#: clients show are one higher than the votes.
+SEEDED = "Each option starts with one of each keycap from me, to click on; mine do not count."
+
+
 def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str, reactions_stay: bool = False,
-                  page: str | None = None) -> tuple[str, str]:
+                  page: str | None = None, seeded: bool = False) -> tuple[str, str]:
     """The poll's announcement (plain, HTML): the question, who may vote, how, and until when;
-    ``reactions_stay`` when the bot may not remove reactions there, ``page`` its public web page."""
+    ``reactions_stay`` when the bot may not remove reactions there, ``page`` its public web page,
+    ``seeded`` when the bot puts the keycaps on every option."""
     closes = (f"Closes {format_local(poll.closes_at, tz)}, or earlier if a secretary sends "
               f"{prefix} poll close {poll.ref}." if poll.closes_at else
               f"Open until a secretary sends {prefix} poll close {poll.ref}.")
@@ -101,7 +107,7 @@ def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str, reactions_
                "until it closes, the last ballot counts). Only turnout is shown while it is open.")
     else:
         how = (f"{SCALE_WORDS} Your latest reaction on an option counts; remove it to withdraw. Options you "
-               "don't score count 0.")
+               "don't score count 0." + (f" {SEEDED}" if seeded else ""))
     seats = (f" {poll.seats} seats are filled (Bloc STAR)." if poll.seats > 1 else "")
     lines = [f"Who may vote: {who}.{seats}", f"How: {how}", closes]
     if reactions_stay:

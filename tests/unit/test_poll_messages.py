@@ -65,8 +65,11 @@ def test_the_header_says_the_scale_in_words_and_links_its_public_page() -> None:
             "the keycap is the score.") in plain
     assert plain.splitlines()[-1] == "Public page: https://party.example/polls/3"
     assert '<a href="https://party.example/polls/3">Public page</a>' in html
-    assert "lack the power" not in plain
+    assert "lack the power" not in plain and "keycap from me" not in plain
     assert_readable(content(plain, html))
+    seeded, _ = render_header(POLL, who="registered party members", tz=LONDON, prefix="!h", seeded=True)
+    assert "Options you don't score count 0. Each option starts with one of each keycap from me, to click on; mine " \
+           "do not count." in seeded
 
 
 def test_the_header_warns_where_the_bot_cannot_remove_reactions() -> None:
