@@ -30,6 +30,9 @@ from harmony_matrix.polls.results import PollResult
 
 log = logging.getLogger(__name__)
 
+#: Why the bot removes its own keycaps at the close (shown in the room).
+UNSEED_REASON = "the poll is closed"
+
 #: How many pages (100 events each) of a room's history a restart reads to find a poll's posts.
 POSTED_PARTS_PAGES = 20
 
@@ -134,7 +137,26 @@ class PollPosts:
             except Exception:
                 log.exception("could not draw or upload the chart of poll %s", poll.ref)
         await self._mark_header_closed(poll, results_id, posted)
+        if not poll.secret:
+            await self._unseed(poll)
         await self.store.mark_results_posted(poll.number, results_id)
+
+    async def _unseed(self, poll: Poll) -> None:
+        """Remove the bot's own keycaps from the options of a closed poll: they no longer invite a click,
+        and what stays under each option is the voters' reactions only. Cosmetic: queued last; a
+        failure is logged and changes nothing that counts."""
+        own = self.gateway.user_id
+        for option in poll.options:
+            if option.event_id is None:
+                continue
+            try:
+                seeds = [str(e["event_id"]) async for e in self.gateway.relations(poll.room_id, option.event_id)
+                         if e.get("sender") == own and e.get("event_id")]
+            except MatrixError as exc:
+                log.warning("could not read the seeds of closed poll %s: %s", poll.ref, exc)
+                return
+            for event_id in seeds:
+                await self.poster.redact(poll.room_id, event_id, UNSEED_REASON, txn_seed=f"unseed:{event_id}")
 
     async def _mark_header_closed(self, poll: Poll, results_id: str, posted: Mapping[str, str]) -> None:
         """Replace the announcement's text (``m.replace``): closed, reactions no longer count, a link to the
@@ -144,6 +166,7 @@ class PollPosts:
             return
         text, html = render_closed_header(
             poll, who=await self.electorates.describe(poll), tz=self.tz, page=self._page(poll),
+            seeded=self.seeds and not poll.secret,
             results_link=event_link(poll.room_id, results_id, via=self.gateway.server_name) if results_id else None)
         content = {**replacement(poll.header_event_id, text, html), HARMONY_POST_PART: key}
         try:

@@ -116,13 +116,14 @@ def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str, reactions_
 
 
 def render_closed_header(poll: Poll, *, who: str, tz: ZoneInfo, results_link: str | None,
-                         page: str | None = None) -> tuple[str, str]:
+                         page: str | None = None, seeded: bool = False) -> tuple[str, str]:
     """The announcement once the poll has closed (it replaces the open one, ``m.replace``): closed, when,
     that reactions no longer count, and links to the results message and the public page."""
     when = f" on {format_local(poll.closed_at, tz)}" if poll.closed_at else ""
     seats = (f" {poll.seats} seats were filled (Bloc STAR)." if poll.seats > 1 else "")
     lines = [f"Who could vote: {who}.{seats}",
-             f"Closed{when}. Voting has ended: reactions on the options no longer count."]
+             f"Closed{when}. Voting has ended: reactions on the options no longer count"
+             + ("; I removed my keycaps from them." if seeded else ".")]
     return _announcement(f"📊 Poll {poll.ref}: {poll.question} (closed)", lines,
                          links=[("Results", results_link), ("Public page", page)])
 

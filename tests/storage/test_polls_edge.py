@@ -408,8 +408,14 @@ async def test_closing_edits_the_announcement_to_say_closed_with_links(party: Ed
     assert header.body.splitlines()[-1] == f"Public page: https://party.example/polls/{poll.number}"
     assert "lack the power" not in header.body  # the bot created the room (v12): it may remove reactions
     await party.react(poll, 0, 4, sender=ANA, event_id="$ana", at=NOW)
+    # One of the bot's own keycaps on each option (as seeding puts them): removed at the close.
+    for option in poll.options:
+        seed = reaction(poll, option.position, 0, sender="@bot:test", event_id=f"$seed{option.position}", at=NOW)
+        party.server.relations.setdefault(str(option.event_id), []).append(seed)
     party.harness.now = NOW + timedelta(minutes=5)
     await party.close(poll)
+    assert [(room, event) for room, event, _ in party.server.redactions] == [(ROOM, "$seed0"), (ROOM, "$seed1")]
+    assert {reason for _, _, reason in party.server.redactions} == {"the poll is closed"}
     closed = await party.db.polls.get(poll.number)
     assert closed is not None and closed.results_event_id is not None
     edits = [m for m in party.harness.gateway.in_room(ROOM)

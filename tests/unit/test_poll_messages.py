@@ -93,6 +93,9 @@ def test_the_closed_header_replaces_the_open_one_with_links_to_the_results_and_t
         "Public page: https://party.example/polls/3",
     ]
     assert f'<a href="{results}">Results</a>' in html and "Closes" not in plain
+    seeded, _ = render_closed_header(CLOSED, who="registered party members", tz=LONDON, results_link=None, seeded=True)
+    assert seeded.splitlines()[2:] == ["Closed on Tue 3 Mar 2026, 18:00 GMT. Voting has ended: reactions on the "
+                                       "options no longer count; I removed my keycaps from them."]
     edit = replacement("$header", plain, html)
     assert edit["m.relates_to"] == {"rel_type": "m.replace", "event_id": "$header"}
     assert edit["m.new_content"]["body"] == plain and edit["body"] == f"* {plain}"
