@@ -13,10 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any, Protocol
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.matrix.people import display_names as display_names  # re-exported: the consensus edge names people
 from handlers.ports import AssemblyDirectory
 from harmony_matrix.assemblies.assembly import Assembly
