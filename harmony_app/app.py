@@ -149,7 +149,7 @@ def _build_consensus(services: Services) -> Feature:
         polls=polls if isinstance(polls, PollsFeature) else None,
         seats=sortition if isinstance(sortition, SortitionFeature) else None,
         poster=services.poster, gateway=services.gateway, scheduler=services.scheduler, clock=services.clock,
-        prefix=services.config.display_prefix,
+        prefix=services.config.display_prefix, links=services.links,
         settings=ConsensusSettings(
             reminders_before=tuple(timedelta(seconds=s) for s in settings.reminders_before),
             end_grace=timedelta(seconds=settings.end_grace),
@@ -174,7 +174,7 @@ def _build_polls(services: Services) -> Feature:
     return PollsFeature(
         gateway=services.gateway, poster=services.poster, store=services.db.polls, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
-        scheduler=services.scheduler, clock=services.clock,
+        scheduler=services.scheduler, clock=services.clock, admins=services.config.admins, links=services.links,
         prefix=services.config.display_prefix,
         settings=PollSettings(tz=services.config.tz, seed_reactions=settings.seed_reactions,
                               post_chart=settings.chart, default_eligibility=settings.default_eligibility))

@@ -216,6 +216,12 @@ class Database:
         self.federation = FederationStore(self._scope)
         self.pushed = PushedTransactionStore(self._scope)
 
+    @property
+    def scope(self) -> ContextScope:
+        """The connections every store of this database shares (the web view's read side,
+        ``storage.public``, opens its queries on it)."""
+        return self._scope
+
     def __repr__(self) -> str:
         return f"<Database {self.url}{' (closed)' if self._scope.closed else ''}>"
 

@@ -6,6 +6,7 @@
   PostgreSQL: one or two per feature, chosen to write through every store (polls and ballots, the
   outbox, moots and their notices, decisions, the registry). Every store's own tests run on both
   backends (``tests/storage``); the rest of the integration suite runs once, on SQLite.
+* every test: the messages the bot sent through the fakes read well (``tests/fakes/html_check.py``).
 * ``browser`` -- Debian's chromium under playwright (``browser_support.py`` has the helpers).
 
 Every test runs on the one session event loop, so a task a test leaves running (an edge harness's
@@ -26,6 +27,8 @@ import pytest
 import pytest_asyncio
 
 from browser_support import launched_browser
+
+from tests.fakes.html_check import take_failures
 
 POSTGRES_DSN_ENV = "HARMONY_TEST_POSTGRES"
 
@@ -56,3 +59,13 @@ async def browser() -> AsyncIterator[Any]:
     """Debian's chromium under playwright, one for the session."""
     async with launched_browser() as launched:
         yield launched
+
+
+@pytest.fixture(autouse=True)
+def _bot_messages_read_well() -> object:
+    """Every message the bot sent through the fakes (``FakeGateway``) was readable HTML with a plain body
+    that stands on its own; a failed check is reported here even if the outbox swallowed it."""
+    take_failures()
+    yield
+    failures = take_failures()
+    assert not failures, "the bot sent unreadable messages:\n" + "\n".join(failures)

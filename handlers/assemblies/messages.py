@@ -1,6 +1,7 @@
 """How the assemblies feature's sentences become a message: commands written between backticks in
-the text become ``<code>`` in the HTML, and the plain body keeps the backticks, which read as a
-command's bounds in any client that shows the plain text."""
+the text become ``<code>`` in the HTML; the plain body drops the backticks (Markdown left in a plain
+body reads as noise in notifications and text-only clients; the sentences put a command where its
+bounds are clear: after a colon, before a comma or the end)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,4 @@ def with_code(text: str) -> tuple[str, str]:
         # split() alternates: text, code, text, code, …
         lines.append("".join(escape(part) if index % 2 == 0 else f"<code>{escape(part)}</code>"
                              for index, part in enumerate(parts)))
-    return text, "<br>".join(lines)
+    return _CODE.sub(r"\1", text), "<br>".join(lines)

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
 from typing import Any, Protocol
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from handlers.matrix.gateway import MatrixError, MatrixGateway
+from handlers.matrix.people import display_names as display_names  # re-exported: the consensus edge names people
 from handlers.ports import AssemblyDirectory
 from harmony_matrix.assemblies.assembly import Assembly
 from harmony_matrix.assemblies.federation import Federation
@@ -168,27 +167,6 @@ def require_assembly(slug: str | None) -> str:
     if slug is None:
         raise UserError("this works in a room of an assembly")
     return slug
-
-
-_NAME_MAX = 60  # a display name in a label: enough to recognise someone, short enough for a poll option
-
-
-async def display_names(gateway: MatrixGateway, users: Iterable[str]) -> dict[str, str]:
-    """``Name (@id)`` for each user with a display name, the bare ID otherwise (a profile that can't be
-    read is not an error: the ID still says who it is)."""
-    names: dict[str, str] = {}
-    for user in dict.fromkeys(users):
-        try:
-            profile = await gateway.request("GET", f"/v3/profile/{quote(user, safe='')}/displayname")
-            name = profile.get("displayname") if isinstance(profile, Mapping) else None
-        except MatrixError:
-            name = None
-        if isinstance(name, str) and name.strip() and name != user:
-            shown = " ".join(name.split())
-            names[user] = f"{shown if len(shown) <= _NAME_MAX else shown[:_NAME_MAX - 1] + '…'} ({user})"
-        else:
-            names[user] = user
-    return names
 
 
 def consensus_rules(config: ConsensusConfig) -> dict[str, Any]:

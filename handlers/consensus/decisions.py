@@ -24,7 +24,8 @@ from handlers.consensus.common import AssemblyLookup, ConsensusSettings, PollOut
 from handlers.consensus.stores import BallotStore, DecisionStore, MootStore, ProposalStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, PollStarter, RemoteDecisions
+from handlers.matrix.render import with_links
+from handlers.ports import Clock, PollStarter, PublicLinks, RemoteDecisions
 from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role
 from harmony_matrix.consensus.authority import check_all_thing, check_trump
 from harmony_matrix.consensus.ballots import (
@@ -61,7 +62,8 @@ class Decisions:
 
     def __init__(self, *, proposals: ProposalStore, decisions: DecisionStore, ballots: BallotStore,
                  moots: MootStore, checks: ConsensusChecks, assemblies: AssemblyLookup, polls: PollStarter | None,
-                 poster: Poster, clock: Clock, settings: ConsensusSettings) -> None:
+                 poster: Poster, clock: Clock, settings: ConsensusSettings, links: PublicLinks | None = None) -> None:
+        self.links = links
         self.proposals = proposals
         self.decisions = decisions
         self.ballots = ballots
@@ -210,7 +212,9 @@ class Decisions:
             lines.append("At moot: " + ", ".join(moots) + (" (without quorum)" if decision.without_quorum else ""))
         if poll_ref:
             lines.append(f"Ballot: {poll_ref}")
-        await self.poster.notice(room, "\n".join(lines), extra={DECISION_NOTICE: {"ref": decision.ref}},
+        page = self.links.url_for_decision(decision.ref) if self.links is not None else None
+        text, html = with_links("\n".join(lines), [("Public page", page)])
+        await self.poster.notice(room, text, html, extra={DECISION_NOTICE: {"ref": decision.ref}},
                                  txn_seed=f"decision:{decision.ref}")
 
     @command("decisions", summary="The decisions in force for an assembly (on a topic), with what they replaced.",

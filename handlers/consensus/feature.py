@@ -38,7 +38,7 @@ from handlers.consensus.stores import ConsensusStores
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import AssemblyDirectory, Clock, MemberRegistry, PollStarter, Scheduler, SeatHolders
+from handlers.ports import AssemblyDirectory, Clock, MemberRegistry, PollStarter, PublicLinks, Scheduler, SeatHolders
 from harmony_matrix.consensus.ballots import BallotKind, BallotStatus, parse_ballot_origin
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ class ConsensusFeature:
 
     def __init__(self, *, stores: ConsensusStores, members: MemberRegistry, assemblies: AssemblyDirectory | None,
                  polls: PollStarter | None, poster: Poster, gateway: MatrixGateway, scheduler: Scheduler,
-                 clock: Clock, settings: ConsensusSettings, prefix: str, seats: SeatHolders | None = None) -> None:
+                 clock: Clock, settings: ConsensusSettings, prefix: str, seats: SeatHolders | None = None,
+                 links: PublicLinks | None = None) -> None:
         self.stores = stores
         self.polls = polls
         self.scheduler = scheduler
@@ -60,13 +61,13 @@ class ConsensusFeature:
         lookup = AssemblyLookup(directory=assemblies, default_tz=settings.default_tz)
         self.notices = MootNotices(moots=stores.moots, notices=stores.notices, proposals=stores.proposals,
                                    assemblies=lookup, poster=poster, gateway=gateway, scheduler=scheduler,
-                                   clock=clock, settings=settings, prefix=prefix)
+                                   clock=clock, settings=settings, prefix=prefix, links=links)
         self.checks = ConsensusChecks(checks=stores.checks, proposals=stores.proposals, members=members,
                                       assemblies=lookup, poster=poster, gateway=gateway, clock=clock,
                                       settings=settings, prefix=prefix)
         self.decisions = Decisions(proposals=stores.proposals, decisions=stores.decisions, ballots=stores.ballots,
                                    moots=stores.moots, checks=self.checks, assemblies=lookup, polls=polls,
-                                   poster=poster, clock=clock, settings=settings)
+                                   poster=poster, clock=clock, settings=settings, links=links)
         self.proposals = Proposals(proposals=stores.proposals, moots=stores.moots, ballots=stores.ballots,
                                    decisions=stores.decisions, checks=self.checks, assemblies=lookup, gateway=gateway,
                                    clock=clock)

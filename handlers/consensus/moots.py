@@ -22,7 +22,8 @@ from handlers.consensus.stores import MootStore, NoticeStore, ProposalStore
 from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.gateway import MatrixGateway
 from handlers.matrix.posting import Poster
-from handlers.ports import Clock, Scheduler
+from handlers.matrix.render import with_links
+from handlers.ports import Clock, PublicLinks, Scheduler
 from harmony_matrix.commands import ROOM_ASSEMBLY, Option, Param, Place, Role, parse_users
 from harmony_matrix.consensus.agenda import quorum_text
 from harmony_matrix.consensus.ical import render_ical
@@ -72,7 +73,8 @@ class MootNotices:
 
     def __init__(self, *, moots: MootStore, notices: NoticeStore, proposals: ProposalStore,
                  assemblies: AssemblyLookup, poster: Poster, gateway: MatrixGateway, scheduler: Scheduler,
-                 clock: Clock, settings: ConsensusSettings, prefix: str) -> None:
+                 clock: Clock, settings: ConsensusSettings, prefix: str, links: PublicLinks | None = None) -> None:
+        self.links = links  # the assembly's public page lists its moots
         self.moots = moots
         self.notices = notices
         self.proposals = proposals
@@ -165,7 +167,9 @@ class MootNotices:
             lines = [f"📅 Moot {moot.ref} of {name}: {moot.topic}", f"When: {when}", "Agenda:"]
             lines += await agenda_lines(moot, self.proposals) or [f"  {moot.topic}"]
             lines.append(f"Starts {_in_words(moot.starts_at - now)}. The calendar file follows.")
-            event_id = await self.poster.notice(room_id, "\n".join(lines), extra=marker, txn_seed=seed)
+            page = self.links.url_for_assembly(moot.assembly) if self.links is not None else None
+            text, html = with_links("\n".join(lines), [("Public page", page)])
+            event_id = await self.poster.notice(room_id, text, html, extra=marker, txn_seed=seed)
             ical = render_ical(moot, assembly_name=name, tz=tz, uid_domain=self.gateway.server_name)
             await self._attach_ical(room_id, moot, ical.encode(), seed=f"{seed}/ical")
             return event_id

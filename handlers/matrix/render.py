@@ -16,6 +16,11 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def escape_attribute(text: str) -> str:
+    """``text`` safe inside a double-quoted HTML attribute (a link's ``href``)."""
+    return html.escape(text, quote=True)
+
+
 def text_to_html(text: str) -> str:
     """Escape plain text and keep its line breaks."""
     return "<br>".join(escape(line) for line in text.split("\n"))
@@ -43,6 +48,28 @@ def notice(text: str, html_body: str | None = None, *, reply_to: str | None = No
     elif reply_to:
         content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
     return content
+
+
+def with_links(text: str, links: Sequence[tuple[str, str | None]]) -> tuple[str, str]:
+    """Plain ``text`` followed by each link that has an address: ``Label: url`` lines in the plain body,
+    real links in the HTML (line breaks kept)."""
+    present = [(label, url) for label, url in links if url]
+    plain = "\n".join([text, *(f"{label}: {url}" for label, url in present)])
+    html_body = "<br>".join([text_to_html(text), *(f'<a href="{escape_attribute(url)}">{escape(label)}</a>'
+                                                   for label, url in present)])
+    return plain, html_body
+
+
+def replacement(original: str, text: str, html_body: str | None = None) -> dict[str, Any]:
+    """Content of an edit (``m.replace``) of the bot's own notice ``original``: clients show the new
+    text in its place (marked edited); the top-level body, with a leading "* ", is for clients
+    without edits. The only place the bot builds an edit."""
+    new = notice(text, html_body)
+    return {
+        "msgtype": "m.notice", "body": f"* {text}", "format": "org.matrix.custom.html",
+        "formatted_body": f"* {new['formatted_body']}", "m.new_content": new,
+        "m.mentions": {}, "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    }
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[str, str]:

@@ -41,7 +41,7 @@ from handlers.polls.outbound import PollOutbound
 from handlers.polls.posts import PollPosts
 from handlers.polls.store import PollStore
 from handlers.polls.voting import PollVoting
-from handlers.ports import AssemblyDirectory, ClosedCallback, Clock, Scheduler
+from handlers.ports import AssemblyDirectory, ClosedCallback, Clock, PublicLinks, Scheduler
 from harmony_matrix.polls.arguments import parse_eligibility
 from harmony_matrix.polls.poll import Poll, PollSpec, new_poll_spec
 
@@ -63,16 +63,20 @@ class PollsFeature:
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, members: MembershipSince,
                  scheduler: Scheduler, clock: Clock, settings: PollSettings, prefix: str,
-                 assemblies: AssemblyDirectory | None = None) -> None:
+                 assemblies: AssemblyDirectory | None = None, admins: Sequence[str] = (),
+                 links: PublicLinks | None = None) -> None:
         self.gateway = gateway
         self.store = store
         self.clock = clock
         self.settings = settings
         self.electorates = Electorates(gateway=gateway, members=members, assemblies=assemblies)
+        outbound = PollOutbound(gateway=gateway, poster=poster)
         self.posts = PollPosts(gateway=gateway, poster=poster, store=store, electorates=self.electorates,
-                               tz=settings.tz, prefix=prefix)
-        self.voting = PollVoting(outbound=PollOutbound(gateway=gateway, poster=poster), store=store,
-                                 electorates=self.electorates, clock=clock, tz=settings.tz, prefix=prefix)
+                               tz=settings.tz, prefix=prefix, outbound=outbound, links=links,
+                               seeds=settings.seed_reactions)
+        self.voting = PollVoting(outbound=outbound, store=store,
+                                 electorates=self.electorates, clock=clock, tz=settings.tz, prefix=prefix,
+                                 admins=admins)
         self.closing = PollClosing(gateway=gateway, store=store, posts=self.posts, voting=self.voting,
                                    scheduler=scheduler, clock=clock, post_chart=settings.post_chart)
         self._tasks: set[asyncio.Task[None]] = set()

@@ -10,9 +10,12 @@ removes, so a redaction repeated after a crash is the same request to the homese
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.matrix.posting import Poster
+from harmony_matrix.event_types import ROOM_CREATE, ROOM_POWER_LEVELS
+from harmony_matrix.power import creators_of, may_redact_others
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,21 @@ class PollOutbound:
             log.warning("could not send a private notice (%s): %s", txn_seed.split(":", 1)[0], exc.errcode)
             return False
         return True
+
+    async def may_remove_reactions(self, room_id: str) -> bool | None:
+        """Whether the bot may redact other people's reactions in ``room_id`` (``power.may_redact_others``
+        on the room's create event and power levels); None when the room's state cannot be read."""
+        try:
+            power = await self.gateway.get_state_event(room_id, ROOM_POWER_LEVELS)
+            create = await self.gateway.request("GET", f"/v3/rooms/{quote(room_id)}/state/{ROOM_CREATE}/",
+                                                query={"format": "event"})
+        except MatrixError as exc:
+            log.warning("could not read the power levels of %s: %s", room_id, exc.errcode)
+            return None
+        inner = create.get("content")
+        content = inner if isinstance(inner, dict) else create
+        creators = creators_of(content, str(create.get("sender", "")))
+        return may_redact_others(power, self.gateway.user_id, creators=creators)
 
     async def is_encrypted(self, room_id: str) -> bool:
         """Whether ``room_id`` is end-to-end encrypted (its ``m.room.encryption`` state, as the gateway

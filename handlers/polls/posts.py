@@ -15,9 +15,13 @@ from zoneinfo import ZoneInfo
 
 from handlers.matrix.gateway import DuplicateAnnotation, MatrixError, MatrixGateway
 from handlers.matrix.posting import Poster
+from handlers.matrix.render import replacement
 from handlers.polls.chart import draw_results_chart
 from handlers.polls.electorate import Electorates
-from handlers.polls.render import chart_message, render_header, render_option, render_results
+from handlers.polls.outbound import PollOutbound
+from handlers.polls.render import chart_message, render_closed_header, render_header, render_option, render_results
+from handlers.ports import PublicLinks
+from handlers.web.links import event_link
 from handlers.polls.store import PollStore
 from harmony_matrix.event_types import HARMONY_POST_PART
 from harmony_matrix.polls.poll import Poll, timestamp_ms
@@ -25,6 +29,9 @@ from harmony_matrix.polls.reactions import SEED_KEYS, missing_seed_keys
 from harmony_matrix.polls.results import PollResult
 
 log = logging.getLogger(__name__)
+
+#: Why the bot removes its own keycaps at the close (shown in the room).
+UNSEED_REASON = "the poll is closed"
 
 #: How many pages (100 events each) of a room's history a restart reads to find a poll's posts.
 POSTED_PARTS_PAGES = 20
@@ -39,8 +46,12 @@ class PollPosts:
     """Posts a poll's parts exactly once each."""
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: PollStore, electorates: Electorates,
-                 tz: ZoneInfo, prefix: str) -> None:
+                 tz: ZoneInfo, prefix: str, outbound: PollOutbound, links: PublicLinks | None = None,
+                 seeds: bool = False) -> None:
         self.gateway = gateway
+        self.seeds = seeds  # the keycaps are put on every option (the header says so)
+        self.outbound = outbound
+        self.links = links
         self.poster = poster
         self.store = store
         self.electorates = electorates
@@ -57,8 +68,10 @@ class PollPosts:
         missing = poll.header_event_id is None or any(o.event_id is None for o in poll.options)
         posted = await self.posted_parts(poll) if recovering and missing else {}
         if poll.header_event_id is None:
+            removable = await self.outbound.may_remove_reactions(poll.room_id)
             text, html = render_header(poll, who=await self.electorates.describe(poll), tz=self.tz,
-                                       prefix=self.prefix)
+                                       prefix=self.prefix, reactions_stay=removable is False, page=self._page(poll),
+                                       seeded=self.seeds and not poll.secret)
             await self.store.set_header(poll.number, await self._post_part(poll, "header", text, html, posted))
         for option in poll.options:
             if option.event_id is None:
@@ -111,26 +124,67 @@ class PollPosts:
     # -- results ---------------------------------------------------------------------------------------
 
     async def post_results(self, poll: Poll, result: PollResult, *, recovering: bool, chart: bool) -> None:
-        """Post the results table and (with ``chart``) the chart, both replying to the announcement, and
-        record that they are posted; ``recovering`` (a close a crash interrupted) first looks in the
-        room for either already posted."""
+        """Post the results table and (with ``chart``) the chart, both replying to the announcement, edit
+        the announcement to say the poll is closed (linking to the results), and record that they are
+        posted; ``recovering`` (a close a crash interrupted) first looks in the room for any of them
+        already posted."""
         posted = await self.posted_parts(poll) if recovering else {}
-        text, html = render_results(poll, result)
+        text, html = render_results(poll, result, page=self._page(poll))
         results_id = await self._post_part(poll, "results", text, html, posted, reply_to=poll.header_event_id)
         if chart:
             try:
                 await self._post_chart(poll, result, posted)
             except Exception:
                 log.exception("could not draw or upload the chart of poll %s", poll.ref)
+        await self._mark_header_closed(poll, results_id, posted)
+        if not poll.secret:
+            await self._unseed(poll)
         await self.store.mark_results_posted(poll.number, results_id)
+
+    async def _unseed(self, poll: Poll) -> None:
+        """Remove the bot's own keycaps from the options of a closed poll: they no longer invite a click,
+        and what stays under each option is the voters' reactions only. Cosmetic: queued last; a
+        failure is logged and changes nothing that counts."""
+        own = self.gateway.user_id
+        for option in poll.options:
+            if option.event_id is None:
+                continue
+            try:
+                seeds = [str(e["event_id"]) async for e in self.gateway.relations(poll.room_id, option.event_id)
+                         if e.get("sender") == own and e.get("event_id")]
+            except MatrixError as exc:
+                log.warning("could not read the seeds of closed poll %s: %s", poll.ref, exc)
+                return
+            for event_id in seeds:
+                await self.poster.redact(poll.room_id, event_id, UNSEED_REASON, txn_seed=f"unseed:{event_id}")
+
+    async def _mark_header_closed(self, poll: Poll, results_id: str, posted: Mapping[str, str]) -> None:
+        """Replace the announcement's text (``m.replace``): closed, reactions no longer count, a link to the
+        results. Cosmetic: a refusal is logged, the results stand."""
+        key = part_key(poll, "closed-header")
+        if poll.header_event_id is None or key in posted:
+            return
+        text, html = render_closed_header(
+            poll, who=await self.electorates.describe(poll), tz=self.tz, page=self._page(poll),
+            seeded=self.seeds and not poll.secret,
+            results_link=event_link(poll.room_id, results_id, via=self.gateway.server_name) if results_id else None)
+        content = {**replacement(poll.header_event_id, text, html), HARMONY_POST_PART: key}
+        try:
+            await self.poster.message(poll.room_id, content, txn_seed=key)
+        except MatrixError as exc:
+            log.warning("could not mark the announcement of poll %s closed: %s", poll.ref, exc)
+
+    def _page(self, poll: Poll) -> str | None:
+        """The poll's public web page, when the web view is on."""
+        return self.links.url_for_poll(poll.number) if self.links is not None else None
 
     async def _post_chart(self, poll: Poll, result: PollResult, posted: Mapping[str, str]) -> None:
         key = part_key(poll, "chart")
         if key in posted:
             return
         drawn = await asyncio.to_thread(
-            draw_results_chart, title=f"poll {poll.ref}: {poll.question}", options=poll.labels,
-            distribution=result.distribution, runoff=result.runoff)
+            draw_results_chart, title=f"Poll {poll.ref}: {poll.question}", options=poll.labels,
+            distribution=result.distribution, runoff=result.runoff, winners=result.winners, totals=result.totals)
         filename = f"poll-{poll.number}.png"
         content = chart_message(drawn, filename=filename, reply_to=poll.header_event_id)
         await self.poster.attachment(poll.room_id, drawn.png, {**content, HARMONY_POST_PART: key},

@@ -3,10 +3,12 @@ that works without images (plus HTML), and the chart message."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from handlers.matrix.render import escape, notice, table
+from handlers.matrix.people import either
+from handlers.matrix.render import escape, escape_attribute, notice, table
 from handlers.polls.chart import Chart
 from harmony_matrix.polls.poll import Poll, PollOption, option_letter
 from harmony_matrix.polls.results import PollResult
@@ -15,15 +17,39 @@ from harmony_matrix.when import format_local
 #: Why a reaction did not count, as the voter is told privately (once per poll).
 NOT_COUNTED = {
     "not-eligible": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: only {who} may "
-                    "vote in it, and you were not one when you reacted. If you become eligible while the poll "
-                    "is open, simply react again: a reaction sent from then on counts. If you think you should "
-                    "already be able to vote, ask an assembly secretary.",
+                    "vote in it, and you were not one when you reacted. {remedy} If you become eligible while "
+                    "the poll is open, simply react again: a reaction sent from then on counts.",
     "closed": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: the poll had already "
               "closed.",
     "secret": "Poll {ref} ({question}) is a secret ballot, so I removed your reaction. Vote here instead, "
               "privately: {prefix} vote {ref} A=5 B=3 … (each option 0 to 5; options you leave out count 0). "
               "I take secret ballots only in an encrypted direct chat.",
 }
+
+
+def eligibility_remedy(*, user_id: str, prefix: str, members_only: bool, is_admin: bool,
+                       assembly: tuple[str, str] | None, officers: Sequence[str], admins: Sequence[str],
+                       is_officer: bool = False) -> str:
+    """What someone who was not eligible can do about it (one or two sentences).
+
+    ``members_only``: the poll is for registered party members (registration is an admin's
+    ``member add``, sent in a direct chat); otherwise for participants of ``assembly`` (slug, name),
+    which the person joins. ``officers`` (the others: not the person) and ``admins``: the people to
+    ask, already named (``people.display_names``); ``is_officer``: the person is one of the assembly's."""
+    if not members_only and assembly is not None:
+        return f"To take part, join {assembly[1]}: send {prefix} join {assembly[0]} to me here."
+    if is_admin:
+        return (f"You are an admin, so you can register yourself: send {prefix} member add {user_id} to me "
+                "here, in this direct chat.")
+    if is_officer and assembly is not None:
+        whom = either(admins) if admins else "the people who run this bot"
+        return f"Registration is done by the party's admins: as a secretary of {assembly[1]}, ask {whom}."
+    if officers and assembly is not None:
+        return (f"Registration is done by the party's admins; the secretaries of {assembly[1]} can arrange "
+                f"it: ask {either(officers)}.")
+    if admins:
+        return f"Registration is done by the party's admins: ask {either(admins)}."
+    return "Registration is done by the party's admins: ask the people who run this bot."
 
 
 def unencrypted_refusal(poll: Poll, *, prefix: str, removed: bool) -> str:
@@ -49,24 +75,67 @@ def secret_receipt(poll: Poll, *, replaced: bool, removed: bool, until: str) -> 
             "stored ballots are unlinked from voters.")
 
 
-def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str) -> tuple[str, str]:
-    """The poll's announcement (plain, HTML): the question, who may vote, how, and until when."""
+#: The scale in words: clients order reactions by count (Hydrogen) or by first use, so the seeded
+#: 0️⃣–5️⃣ order cannot be relied on to say which keycap is which score.
+SCALE_WORDS = ("Score every option from 0 (worst) to 5 (best) by reacting with the keycap of that number "
+               "(0️⃣ 1️⃣ 2️⃣ 3️⃣ 4️⃣ 5️⃣) on its message below; your client may show them in any order: "
+               "the number on the keycap is the score.")
+
+#: Said in the header when the bot may not remove reactions in the poll's room (``power.may_redact_others``).
+REACTIONS_STAY = ("Note: I lack the power to remove reactions in this room, so a replaced score or a "
+                  "reaction that does not count stays visible: the counts under the options are not the "
+                  "tally; the results I post at the close are. A room admin can fix this by making me a "
+                  "moderator here.")
+
+
+#: Said when the bot puts one of each keycap on every option (``polls.seed_reactions``): the counts
+#: clients show are one higher than the votes.
+SEEDED = "Each option starts with one of each keycap from me, to click on; mine do not count."
+
+
+def render_header(poll: Poll, *, who: str, tz: ZoneInfo, prefix: str, reactions_stay: bool = False,
+                  page: str | None = None, seeded: bool = False) -> tuple[str, str]:
+    """The poll's announcement (plain, HTML): the question, who may vote, how, and until when;
+    ``reactions_stay`` when the bot may not remove reactions there, ``page`` its public web page,
+    ``seeded`` when the bot puts the keycaps on every option."""
     closes = (f"Closes {format_local(poll.closes_at, tz)}, or earlier if a secretary sends "
               f"{prefix} poll close {poll.ref}." if poll.closes_at else
               f"Open until a secretary sends {prefix} poll close {poll.ref}.")
     if poll.secret:
         how = (f"Secret ballot: send me an encrypted direct message: {prefix} vote {poll.ref} A=5 B=3 … "
-               "(score each option 0–5; options you leave out count 0; you may vote again until it "
-               "closes, the last ballot counts). Only turnout is shown while it is open.")
+               "(score each option 0 (worst) to 5 (best); options you leave out count 0; you may vote again "
+               "until it closes, the last ballot counts). Only turnout is shown while it is open.")
     else:
-        how = ("Score every option from 0 (worst) to 5 (best) by reacting 0️⃣–5️⃣ on its message below. "
-               "Your latest reaction on an option counts; remove it to withdraw. Options you don't score "
-               "count 0.")
+        how = (f"{SCALE_WORDS} Your latest reaction on an option counts; remove it to withdraw. Options you "
+               "don't score count 0." + (f" {SEEDED}" if seeded else ""))
     seats = (f" {poll.seats} seats are filled (Bloc STAR)." if poll.seats > 1 else "")
-    lines = [f"📊 Poll {poll.ref}: {poll.question}", f"Who may vote: {who}.{seats}", f"How: {how}", closes]
-    html = (f"<b>📊 Poll {escape(poll.ref)}: {escape(poll.question)}</b><br>"
-            + "<br>".join(escape(line) for line in lines[1:]))
-    return "\n".join(lines), html
+    lines = [f"Who may vote: {who}.{seats}", f"How: {how}", closes]
+    if reactions_stay:
+        lines.append(REACTIONS_STAY)
+    return _announcement(f"📊 Poll {poll.ref}: {poll.question}", lines, links=[("Public page", page)])
+
+
+def render_closed_header(poll: Poll, *, who: str, tz: ZoneInfo, results_link: str | None,
+                         page: str | None = None, seeded: bool = False) -> tuple[str, str]:
+    """The announcement once the poll has closed (it replaces the open one, ``m.replace``): closed, when,
+    that reactions no longer count, and links to the results message and the public page."""
+    when = f" on {format_local(poll.closed_at, tz)}" if poll.closed_at else ""
+    seats = (f" {poll.seats} seats were filled (Bloc STAR)." if poll.seats > 1 else "")
+    lines = [f"Who could vote: {who}.{seats}",
+             f"Closed{when}. Voting has ended: reactions on the options no longer count"
+             + ("; I removed my keycaps from them." if seeded else ".")]
+    return _announcement(f"📊 Poll {poll.ref}: {poll.question} (closed)", lines,
+                         links=[("Results", results_link), ("Public page", page)])
+
+
+def _announcement(title: str, lines: list[str], *, links: list[tuple[str, str | None]]) -> tuple[str, str]:
+    """A title and lines as (plain, HTML); each link with an address becomes ``Label: url`` in the plain
+    body and a link in the HTML."""
+    present = [(label, url) for label, url in links if url]
+    plain = "\n".join([title, *lines, *(f"{label}: {url}" for label, url in present)])
+    html_lines = [escape(line) for line in lines]
+    html_lines += [f'<a href="{escape_attribute(url)}">{escape(label)}</a>' for label, url in present]
+    return plain, f"<b>{escape(title)}</b><br>" + "<br>".join(html_lines)
 
 
 def render_option(option: PollOption) -> tuple[str, str]:
@@ -75,8 +144,9 @@ def render_option(option: PollOption) -> tuple[str, str]:
     return f"{letter}. {option.label}", f"<b>{letter}.</b> {escape(option.label)}"
 
 
-def render_results(poll: Poll, result: PollResult) -> tuple[str, str]:
-    """The results as a text table that reads well without images (plain, HTML)."""
+def render_results(poll: Poll, result: PollResult, *, page: str | None = None) -> tuple[str, str]:
+    """The results as a text table that reads well without images (plain, HTML); ``page``: the poll's
+    public web page, linked at the end."""
     rows = []
     for position, label in enumerate(poll.labels):
         numerator, denominator = result.averages[label]
@@ -104,8 +174,9 @@ def render_results(poll: Poll, result: PollResult) -> tuple[str, str]:
                      f"seed {lot.seed} (anyone can redo the draw: see 'How lots are drawn' in the README).")
     if poll.secret:
         lines.append("Secret ballot: the stored ballots are no longer linked to voters.")
-    plain = "\n".join([title, plain_table, *lines])
-    html = (f"<b>{escape(title)}</b>{html_table}<p>" + "<br>".join(escape(line) for line in lines) + "</p>")
+    plain = "\n".join([title, plain_table, *lines, *([f"Public page: {page}"] if page else [])])
+    link = f'<br><a href="{escape_attribute(page)}">Public page</a>' if page else ""
+    html = (f"<b>{escape(title)}</b>{html_table}<p>" + "<br>".join(escape(line) for line in lines) + link + "</p>")
     return plain, html
 
 

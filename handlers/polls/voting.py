@@ -17,14 +17,16 @@ from the chat, so the scores are not kept in its history.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from nio import ReactionEvent, RedactedEvent, RedactionEvent
 
+from handlers.matrix.people import display_names
 from handlers.polls import outbound as reasons
 from handlers.polls.electorate import Electorates
 from handlers.polls.outbound import PollOutbound
-from handlers.polls.render import NOT_COUNTED, secret_receipt, unencrypted_refusal
+from handlers.polls.render import NOT_COUNTED, eligibility_remedy, secret_receipt, unencrypted_refusal
 from handlers.polls.store import PollStore
 from handlers.ports import Clock
 from harmony_matrix.errors import UserError
@@ -55,8 +57,9 @@ class PollVoting:
     """Counts reactions and DM ballots; tells a voter privately, once per poll, why a reaction did not count."""
 
     def __init__(self, *, outbound: PollOutbound, store: PollStore, electorates: Electorates, clock: Clock,
-                 tz: ZoneInfo, prefix: str) -> None:
+                 tz: ZoneInfo, prefix: str, admins: Iterable[str] = ()) -> None:
         self.outbound = outbound
+        self.admins = tuple(dict.fromkeys(admins))
         self.store = store
         self.electorates = electorates
         self.clock = clock
@@ -144,7 +147,7 @@ class PollVoting:
         scores = parse_ballot(ballot_text, poll.labels)
         if not await self.electorates.may_vote(poll, voter, at=timestamp_ms(now)):
             raise UserError(f"only {await self.electorates.describe(poll)} may vote in poll {poll.ref}; "
-                            "your ballot was not counted")
+                            f"your ballot was not counted. {await self.remedy(poll, voter)}")
         until = f" until {format_local(poll.closes_at, self.tz)}" if poll.closes_at else " until it closes"
         if poll.secret:
             replaced = await self.store.save_secret_ballot(poll.number, voter, scores, at=now)
@@ -166,6 +169,26 @@ class PollVoting:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    async def remedy(self, poll: Poll, user_id: str) -> str:
+        """What ``user_id``, not eligible in ``poll``, can do: join the assembly, or (members only)
+        register, themselves if they are an admin, else through whom (the assembly's secretaries and
+        deputies by name, or the admins)."""
+        electorate = await self.electorates.of(poll)
+        directory = self.electorates.assemblies
+        assembly: tuple[str, str] | None = None
+        officers: tuple[str, ...] = ()
+        slug = await directory.assembly_of_room(poll.room_id) if directory is not None else None
+        if directory is not None and slug is not None and slug in directory.federation():
+            found = directory.federation()[slug]
+            assembly, officers = (found.slug, found.name), found.officers
+        gateway = self.outbound.gateway
+        others = [o for o in officers if o != user_id]
+        named = await display_names(gateway, [*others, *self.admins])
+        return eligibility_remedy(
+            user_id=user_id, prefix=self.prefix, members_only=electorate.asks_membership,
+            is_admin=user_id in self.admins, assembly=assembly, officers=[named[o] for o in others],
+            admins=[named[a] for a in self.admins], is_officer=user_id in officers)
+
     async def _tell_once(self, poll: Poll, user_id: str, reason: str) -> None:
         """Tell ``user_id`` privately why their reaction did not count — once per poll and person.
 
@@ -173,7 +196,8 @@ class PollVoting:
         crash in between re-sends into the same transaction rather than telling twice or never."""
         if await self.store.was_told(poll.number, user_id):
             return
+        remedy = await self.remedy(poll, user_id) if reason == "not-eligible" else ""
         text = NOT_COUNTED[reason].format(ref=poll.ref, question=poll.question, prefix=self.prefix,
-                                          who=await self.electorates.describe(poll))
+                                          who=await self.electorates.describe(poll), remedy=remedy)
         if await self.outbound.tell(user_id, text, txn_seed=f"told:{poll.room_id}:{poll.number}:{user_id}"):
             await self.store.mark_told(poll.number, user_id, reason)

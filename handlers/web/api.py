@@ -25,7 +25,8 @@ API_INDEX: dict[str, Any] = {
                                      "displaced, displaced_by, conflicts_with), record (its own decisions) and "
                                      "draws. Page: /assemblies/{slug}",
         "/api/v1/decisions": "Every public decision, newest first. Page: /decisions",
-        "/api/v1/decisions/{ref}": "One decision: statement, level, method, outcome, topics, evidence "
+        "/api/v1/decisions/{ref}": "One decision: statement, level, method, outcome, topics, rooms "
+                                   "(its assembly's public rooms, matrix.to links), evidence "
                                    "(matrix.to links), supersedes, overridden_by, and chain (seq, hash, "
                                    "prev_hash, entry_matches, record_verifies). Page: /decisions/{ref}",
         "/api/v1/polls/{number}": "One poll: question, options, seats, secret, status, times and, once closed, "

@@ -90,8 +90,7 @@ def _assembly_card(assembly: Assembly, federation: Federation, rooms: Rooms, sit
                      for c in federation.children(assembly.slug)],
         "how_to_join": _how_to_join(assembly, federation, site.prefix),
         "public_record": public,
-        "rooms": [{"kind": kind.value, "name": _ROOM_NAMES[kind], "link": room_link(own_rooms[kind].room_id, via=site.via)}
-                  for kind in linked_room_kinds(assembly) if kind in own_rooms],
+        "rooms": _room_links(assembly, own_rooms, site),
         "secretary": None,
         "deputies": [],
     }
@@ -99,6 +98,12 @@ def _assembly_card(assembly: Assembly, federation: Federation, rooms: Rooms, sit
         card["secretary"] = None if assembly.secretary is None else _person(assembly.secretary, own_rooms, site)
         card["deputies"] = [_person(deputy, own_rooms, site) for deputy in assembly.deputies]
     return card
+
+
+def _room_links(assembly: Assembly, own_rooms: Mapping[RoomKind, AssemblyRoom], site: Site) -> list[dict[str, str]]:
+    """The assembly's rooms a page may link to (matrix.to), in the order ``linked_room_kinds`` gives."""
+    return [{"kind": kind.value, "name": _ROOM_NAMES[kind], "link": room_link(own_rooms[kind].room_id, via=site.via)}
+            for kind in linked_room_kinds(assembly) if kind in own_rooms]
 
 
 def known_names(federation: Federation, rooms: Rooms, site: Site) -> tuple[tuple[str, str | None], ...]:
@@ -223,6 +228,7 @@ def decision_view(ref: str, *, federation: Federation, rooms: Rooms, chain: Sequ
     view.update(
         api_version=1,
         assembly_url=assembly_path(decision.assembly),
+        rooms=_room_links(assembly, rooms.get(decision.assembly, {}), site) if assembly is not None else [],
         evidence=evidence,
         supersedes=None if decision.supersedes is None else {
             "ref": decision.supersedes,

@@ -20,7 +20,9 @@ from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
 
-def _moot(row: MootRow) -> Moot:
+def moot_from_row(row: MootRow) -> Moot:
+    """The one mapping of a stored moot row to the core's ``Moot`` (also used by the web view's read side,
+    ``storage.public``)."""
     return Moot(
         ref=row.ref, assembly=row.assembly, topic=row.topic, starts_at=row.starts_at.astimezone(UTC),
         duration=timedelta(seconds=row.duration_seconds), scheduled_at=row.scheduled_at.astimezone(UTC),
@@ -72,7 +74,7 @@ class MootStore:
         """The moot with reference ``ref`` (any letter case), or None."""
         with self._scope():
             row = await MootRow.get_or_none(ref__iexact=ref)
-        return None if row is None else _moot(row)
+        return None if row is None else moot_from_row(row)
 
     async def room_of(self, ref: str) -> RoomId | None:
         """Where the moot's notices go."""
@@ -133,13 +135,13 @@ class MootStore:
         """The moots made for ``series`` (any status), earliest first."""
         with self._scope():
             rows = await MootRow.filter(series=series).order_by("starts_at")
-        return [_moot(r) for r in rows]
+        return [moot_from_row(r) for r in rows]
 
     async def scheduled(self) -> list[Moot]:
         """Every moot still scheduled (the ones whose notices may be due)."""
         with self._scope():
             rows = await MootRow.filter(status=MootStatus.SCHEDULED.value).order_by("starts_at")
-        return [_moot(r) for r in rows]
+        return [moot_from_row(r) for r in rows]
 
     async def upcoming(self, *, assemblies: Iterable[str] | None, after: datetime) -> list[Moot]:
         """Scheduled moots that have not ended by ``after`` (of the given assemblies, or all)."""
@@ -148,25 +150,25 @@ class MootStore:
             if assemblies is not None:
                 query = query.filter(assembly__in=list(assemblies))
             rows = await query.order_by("starts_at")
-        return [m for m in map(_moot, rows) if m.ends_at > after]
+        return [m for m in map(moot_from_row, rows) if m.ends_at > after]
 
     async def with_proposal(self, ref: str) -> list[Moot]:
         """The moots with proposal ``ref`` on their agenda, earliest first."""
         with self._scope():
             rows = await MootRow.all().order_by("starts_at")
-        return [m for m in map(_moot, rows) if ref in m.proposals]
+        return [m for m in map(moot_from_row, rows) if ref in m.proposals]
 
     async def in_assembly(self, assembly: str) -> list[Moot]:
         """Every moot of ``assembly``, earliest first."""
         with self._scope():
             rows = await MootRow.filter(assembly=assembly).order_by("starts_at")
-        return [_moot(r) for r in rows]
+        return [moot_from_row(r) for r in rows]
 
     async def involving(self, user: str) -> list[Moot]:
         """The moots ``user`` scheduled or attended (for their data export)."""
         with self._scope():
             rows = await MootRow.all().order_by("id")
-        return [m for m in map(_moot, rows) if m.scheduled_by == user or user in m.attendees]
+        return [m for m in map(moot_from_row, rows) if m.scheduled_by == user or user in m.attendees]
 
     async def forget_attendee(self, user: str) -> None:
         """Take ``user`` off every attendance list (for ``forget-me``)."""

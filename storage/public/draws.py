@@ -24,7 +24,7 @@ class PublicDraws:
     @classmethod
     def of(cls, database: Any) -> PublicDraws:
         """The records of an open ``storage.database.Database``."""
-        return cls(PublicQueries.of(database)._scope)  # noqa: SLF001 - same package
+        return cls(PublicQueries.of(database).scope)
 
     async def records(self, assembly: str | None) -> Sequence[Mapping[str, Any]]:
         """The published records (of ``assembly``, or all), oldest first."""

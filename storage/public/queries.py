@@ -29,7 +29,7 @@ from harmony_matrix.polls.poll import Poll
 from storage.assemblies.models import AssemblyRoomRow, AssemblyRow
 from storage.consensus.decisions import DecisionStore
 from storage.consensus.models import DecisionEntry, MootRow
-from storage.consensus.moots import _moot as moot_from_row  # the one row -> Moot mapping
+from storage.consensus.moots import moot_from_row  # the one row -> Moot mapping
 from storage.core.models import ProcessedEvent
 from storage.polls.models import PollRow
 from storage.polls.stores import PollStore
@@ -47,28 +47,29 @@ class PublicQueries:
     never reads)."""
 
     def __init__(self, scope: ContextScope) -> None:
-        self._scope = scope
+        #: The database's connections (``Database.scope``).
+        self.scope = scope
         self._decisions = DecisionStore(scope)
         self._polls = PollStore(scope)
 
     @classmethod
     def of(cls, database: Any) -> PublicQueries:
         """The queries over an open ``storage.database.Database`` (sharing its connections)."""
-        scope = database._scope  # noqa: SLF001 - same package family; Database exposes stores, not its scope
+        scope = getattr(database, "scope", None)
         if not isinstance(scope, ContextScope):
             raise TypeError(f"expected a storage Database, got {type(database).__name__}")
         return cls(scope)
 
     async def federation(self) -> Federation:
         """The registry of assemblies, in the order they were given."""
-        with self._scope():
+        with self.scope():
             rows = await AssemblyRow.all().order_by("position", "slug").values("data")
         return Federation(tuple(assembly_from_mapping(row["data"]) for row in rows))
 
     async def rooms(self, *, assemblies: Collection[str] | None = None) -> list[AssemblyRoom]:
         """The rooms provisioned for ``assemblies`` (or every assembly), the secretariat among them: the
         caller decides what to show."""
-        with self._scope():
+        with self.scope():
             query = AssemblyRoomRow.all()
             if assemblies is not None:
                 query = query.filter(slug__in=list(assemblies))
@@ -79,14 +80,14 @@ class PublicQueries:
     async def federation_version(self) -> tuple[int, datetime | None]:
         """Changes whenever the registry does (an assembly saved, added or removed): a cheap check
         before reloading it."""
-        with self._scope():
+        with self.scope():
             count = await AssemblyRow.all().count()
             latest = await AssemblyRow.all().order_by("-updated_at").first().values_list("updated_at", flat=True)
         return count, latest if isinstance(latest, datetime) else None
 
     async def chain_version(self) -> tuple[int, int, str]:
         """Changes whenever the record grows (it is append-only: the store has no update or delete)."""
-        with self._scope():
+        with self.scope():
             count = await DecisionEntry.all().count()
             head = await DecisionEntry.all().order_by("-seq").first().values_list("seq", "hash")
         if not head:
@@ -96,16 +97,16 @@ class PublicQueries:
 
     async def rooms_fingerprint(self) -> int:
         """A fingerprint of every provisioned room (a room added, replaced or removed changes it)."""
-        return await _fingerprint(self._scope, AssemblyRoomRow, "id")
+        return await _fingerprint(self.scope, AssemblyRoomRow, "id")
 
     async def chain_fingerprint(self) -> int:
         """A fingerprint of every column of every stored entry: equal exactly while nothing in the record
         changed, appended or not (checking it costs one plain query, not a reload)."""
-        return await _fingerprint(self._scope, DecisionEntry, "seq")
+        return await _fingerprint(self.scope, DecisionEntry, "seq")
 
     async def moots_fingerprint(self) -> int:
         """A fingerprint of every moot as stored (any change to any moot changes it)."""
-        return await _fingerprint(self._scope, MootRow, "id")
+        return await _fingerprint(self.scope, MootRow, "id")
 
     async def chain(self) -> list[ChainEntry]:
         """The whole decision record, in order (precedence and the chain check need all of it)."""
@@ -115,7 +116,7 @@ class PublicQueries:
                     ending_after: datetime | None = None) -> list[Moot]:
         """Moots of every status (of ``assemblies``, or all), by start time; with ``ending_after``, only
         those that end later. Who scheduled or attended them, and their minutes, are blanked."""
-        with self._scope():
+        with self.scope():
             query = MootRow.all()
             if assemblies is not None:
                 query = query.filter(assembly__in=list(assemblies))
@@ -140,7 +141,7 @@ class PublicQueries:
     async def poll_stamps(self, *, room_ids: Collection[str]) -> tuple[tuple[Any, ...], ...]:
         """What changes in the polls of ``room_ids`` (a poll's question and options are fixed once it
         opens; it changes only by closing, with its result): a cheap check before reloading them."""
-        with self._scope():
+        with self.scope():
             rows = await PollRow.filter(room_id__in=list(room_ids)).order_by("-id").values_list(
                 "id", "status", "closes_at", "closed_at")
         return tuple(tuple(row) for row in rows)
@@ -154,7 +155,7 @@ class PublicQueries:
         """The room each of ``event_ids`` was handled in, for those the bot still remembers."""
         if not event_ids:
             return {}
-        with self._scope():
+        with self.scope():
             rows = await ProcessedEvent.filter(event_id__in=list(event_ids)).values_list("event_id", "room_id")
         return {event_id: RoomId(room_id) for event_id, room_id in rows}
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.matrix.gateway import Forbidden, MatrixGateway, Member, new_txn_id
+from harmony_matrix.event_types import ROOM_MESSAGE
 from harmony_matrix.ids import EventId, RoomId, UserId
+
+from .html_check import check_sent
 
 
 @dataclass
@@ -92,6 +95,8 @@ class FakeGateway(MatrixGateway):
         self.created: list[dict[str, Any]] = []
         self._by_txn: dict[str, EventId] = {}
         self._numbers = itertools.count(1)
+        #: Whether every ``m.room.message`` sent is checked with ``html_check.assert_readable``.
+        self.check_messages = True
 
     # -- what the test reads -----------------------------------------------------------------------
 
@@ -111,6 +116,8 @@ class FakeGateway(MatrixGateway):
 
     async def send_event(self, room_id: str, event_type: str, content: dict[str, Any], *,
                          txn_seed: str | None = None) -> EventId:
+        if event_type == ROOM_MESSAGE and self.check_messages:
+            check_sent(content)  # every message the bot sends in a fast test reads well
         txn_id = new_txn_id(txn_seed)
         if txn_id in self._by_txn:  # the server's transaction deduplication
             return self._by_txn[txn_id]

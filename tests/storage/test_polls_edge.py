@@ -46,6 +46,7 @@ class Server:
     current_member: dict[tuple[str, str], str] = field(default_factory=dict)  # (room, user) -> event ID
     redactions: list[tuple[str, str, str | None]] = field(default_factory=list)  # (room, event, reason)
     refuse_redactions_in: set[str] = field(default_factory=set)
+    room_creator: str = "@bot:test"  # the sender of every room's m.room.create (v12: infinite power)
 
     async def redact(self, room_id: str, event_id: str, reason: str | None = None, *,
                      txn_seed: str | None = None) -> str:
@@ -60,6 +61,10 @@ class Server:
 
     async def request(self, method: str, path: str, body: Any = None, *,
                       query: dict[str, Any] | None = None) -> dict[str, Any]:
+        if path.endswith("/state/m.room.create/"):  # the poll's room: the bot created it (v12)
+            return {"type": "m.room.create", "sender": self.room_creator, "content": {"room_version": "12"}}
+        if path.startswith("/v3/profile/"):
+            raise NotFound("Profile was not found", status=404)
         # GET /v3/rooms/{room}/state/m.room.member/{user}?format=event
         _, version, rooms, room, state, event_type, user = path.split("/")
         assert (method, version, rooms, state, event_type) == ("GET", "v3", "rooms", "state", "m.room.member"), path
@@ -328,3 +333,114 @@ async def test_a_public_polls_ballot_by_dm_needs_no_encryption(edge: Edge) -> No
     [reply] = await edge.harness.say(f"!h vote {poll.ref} A=3", sender=ANA, room_id=DM)
     assert reply.body.startswith("Ballot received.") and edge.server.redactions == []
     assert await edge.db.polls.ballots(poll.number) == [{0: 3}]
+
+
+# --- what people read: the remedy, the warning, the closed announcement ---------------------------------
+
+SAM, LEE = "@sam:test", "@lee:test"
+
+
+class OfficersDirectory:
+    """The poll's room belongs to Harmony Party UK, whose secretary is Sam and deputy Lee."""
+
+    def federation(self) -> Federation:
+        return Federation((Assembly("party", "Harmony Party UK", AssemblyKind.PARTY, secretary=SAM, deputies=(LEE,)),))
+
+    async def assembly_of_room(self, room_id: str) -> str | None:
+        return "party"
+
+    async def rooms_of(self, slug: str) -> dict[str, str]:
+        return {"space": "!space:test", "votes": ROOM}
+
+    async def set_officers(self, slug: str, *, secretary: str | None, deputies: list[str], reason: str) -> None:
+        raise AssertionError("not used")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def party(database: Database, monkeypatch: pytest.MonkeyPatch) -> Edge:
+    """The polls feature in a room of an assembly with officers, admins configured and the web view on."""
+    from nio import MatrixRoom
+
+    from handlers.web.links import WebLinks
+
+    harness = EdgeHarness(admins=[ADMIN])
+    server = Server()
+    for name, fake in (("redact", server.redact), ("relations", server.relations_of), ("request", server.request),
+                       ("get_event", server.get_event)):
+        monkeypatch.setattr(harness.gateway, name, fake)
+    room = MatrixRoom(ROOM, "@bot:test")  # the sync cache knows the officers' display names
+    room.add_member(SAM, "Sam Secretary", None)
+    room.add_member(LEE, "Lee Deputy", None)
+    harness.gateway.fake_client.rooms[ROOM] = room  # type: ignore[assignment]
+    feature = PollsFeature(gateway=harness.gateway, poster=harness.poster, store=database.polls,
+                           members=database.members, scheduler=NoScheduler(), clock=harness.clock,
+                           settings=PollSettings(tz=ZoneInfo("UTC"), seed_reactions=False, post_chart=False),
+                           prefix="!h", assemblies=OfficersDirectory(), admins=[ADMIN],
+                           links=WebLinks("https://party.example"))
+    harness.add_handlers(*feature.command_handlers())
+    feature.register(harness.dispatcher)
+    return Edge(harness, feature, server, database)
+
+
+async def test_a_refused_voter_is_told_whom_to_ask_and_an_admin_what_to_send(party: Edge) -> None:
+    poll = await open_poll(party)
+    await party.react(poll, 0, 5, sender=OUTSIDER, event_id="$out", at=NOW)
+    [told] = party.told(OUTSIDER)
+    assert ("only registered party members may vote in it, and you were not one when you reacted. Registration is "
+            "done by the party's admins; the secretaries of Harmony Party UK can arrange it: ask Sam Secretary "
+            "(@sam:test) or Lee Deputy (@lee:test). If you become eligible") in told
+    await party.react(poll, 0, 5, sender=ADMIN, event_id="$admin", at=NOW)
+    [told_admin] = party.told(ADMIN)
+    assert ("You are an admin, so you can register yourself: send !h member add @admin:test to me here, in this "
+            "direct chat.") in told_admin
+    # A ballot by direct message that is refused says the same.
+    await party.harness.open_direct_chat(OUTSIDER, DM)
+    [reply] = await party.harness.say(f"!h vote {poll.ref} A=5", sender=OUTSIDER, room_id=DM)
+    assert reply.body.endswith("your ballot was not counted. Registration is done by the party's admins; the "
+                               "secretaries of Harmony Party UK can arrange it: ask Sam Secretary (@sam:test) or "
+                               "Lee Deputy (@lee:test).")
+
+
+async def test_closing_edits_the_announcement_to_say_closed_with_links(party: Edge) -> None:
+    await party.db.members.add(ANA, by=ADMIN, at=NOW - timedelta(days=1))
+    poll = await open_poll(party)
+    [header] = [m for m in party.harness.gateway.in_room(ROOM) if m.event_id == poll.header_event_id]
+    assert header.body.splitlines()[-1] == f"Public page: https://party.example/polls/{poll.number}"
+    assert "lack the power" not in header.body  # the bot created the room (v12): it may remove reactions
+    await party.react(poll, 0, 4, sender=ANA, event_id="$ana", at=NOW)
+    # One of the bot's own keycaps on each option (as seeding puts them): removed at the close.
+    for option in poll.options:
+        seed = reaction(poll, option.position, 0, sender="@bot:test", event_id=f"$seed{option.position}", at=NOW)
+        party.server.relations.setdefault(str(option.event_id), []).append(seed)
+    party.harness.now = NOW + timedelta(minutes=5)
+    await party.close(poll)
+    assert [(room, event) for room, event, _ in party.server.redactions] == [(ROOM, "$seed0"), (ROOM, "$seed1")]
+    assert {reason for _, _, reason in party.server.redactions} == {"the poll is closed"}
+    closed = await party.db.polls.get(poll.number)
+    assert closed is not None and closed.results_event_id is not None
+    edits = [m for m in party.harness.gateway.in_room(ROOM)
+             if (m.content.get("m.relates_to") or {}).get("rel_type") == "m.replace"]
+    assert [e.content["m.relates_to"]["event_id"] for e in edits] == [poll.header_event_id]
+    new = edits[0].content["m.new_content"]
+    assert new["body"].splitlines()[0] == f"📊 Poll {poll.ref}: Lunch? (closed)"
+    assert "Voting has ended: reactions on the options no longer count." in new["body"]
+    link = f"https://matrix.to/#/%21room%3Atest/{closed.results_event_id.replace('$', '%24')}?via=test"
+    assert f"Results: {link}" in new["body"].splitlines()
+    assert f'<a href="{link}">Results</a>' in new["formatted_body"]
+    # Closing again (a replay) edits nothing more.
+    await party.feature.close_poll(poll.number)
+    await party.settle()
+    assert len([m for m in party.harness.gateway.in_room(ROOM)
+                if (m.content.get("m.relates_to") or {}).get("rel_type") == "m.replace"]) == 1
+
+
+async def test_the_announcement_warns_where_the_bot_cannot_remove_reactions(party: Edge) -> None:
+    party.server.room_creator = "@someone:test"  # a plain room the bot did not create, where it has level 0
+    party.harness.gateway.state[(ROOM, "m.room.power_levels", "")] = {"users": {"@someone:test": 100}, "redact": 50}
+    poll = await open_poll(party)
+    [header] = [m for m in party.harness.gateway.in_room(ROOM) if m.event_id == poll.header_event_id]
+    assert "Note: I lack the power to remove reactions in this room" in header.body
+    party.harness.gateway.state[(ROOM, "m.room.power_levels", "")] = {"users": {"@bot:test": 50}}
+    again = await party.feature.open_poll(PollSpec("Tea?", ("Yes", "No")), room_id=ROOM, created_by=ADMIN)
+    [second] = [m for m in party.harness.gateway.in_room(ROOM) if m.event_id == again.header_event_id]
+    assert "lack the power" not in second.body  # a moderator now

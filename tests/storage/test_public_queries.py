@@ -71,7 +71,7 @@ async def test_fingerprints_change_exactly_when_a_stored_row_does(database: Data
     appended = await public.chain_fingerprint()
     assert appended != empty and await public.chain_fingerprint() == appended
     version = await public.chain_version()
-    with public._scope():  # an edit behind the store's back (it has no update)
+    with public.scope():  # an edit behind the store's back (it has no update)
         await DecisionEntry.filter(seq=1).update(statement="Edited")
     assert await public.chain_fingerprint() not in (appended, empty)
     assert await public.chain_version() == version  # the cheap version sees appends only

@@ -140,6 +140,10 @@ async def test_a_decision_page_shows_evidence_links_chain_and_verification(web_s
     assert document["chain"] == {"seq": stored.seq, "hash": stored.hash, "prev_hash": stored.prev_hash,
                                  "entry_matches": True, "record_verifies": True, "record_length": len(chain),
                                  "problems": 0}
+    # The page links to its assembly's rooms in Matrix, as the assembly's page does.
+    assert [room["name"] for room in document["rooms"]] == ["Space", "Discussion", "Announcements", "Votes"]
+    assert document["rooms"][1]["link"] == ("https://matrix.to/#/%21operational-working-group-discussion%3A"
+                                            "example.org?via=example.org")
     [evidence] = document["evidence"]
     assert evidence["link"] == ("https://matrix.to/#/%21operational-working-group-discussion%3Aexample.org/"
                                 "%24consensus-cmd-1?via=example.org")
