@@ -393,7 +393,8 @@ def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> st
     """Why the sender may not run ``spec`` here, or None if they may (before its arguments are read;
     the resource it ``manages`` is checked against its arguments by ``management_refusal``)."""
     if role < spec.role:
-        return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only."
+        who = f": {prefix} offices shows who they are" if spec.role is Role.SECRETARY else ""
+        return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only{who}."
     if not place_ok:
         reason = PLACE_REASONS.get(spec.place)
         return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}" + (f": {reason}." if reason else ".")

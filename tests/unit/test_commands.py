@@ -93,7 +93,8 @@ def test_help_is_generated_from_the_declaration() -> None:
 
 
 def test_refusal_names_who_and_where() -> None:
-    assert refusal(POLL, role=Role.EVERYONE, place_ok=True, prefix="!h") == "!h poll start is for secretaries only."
+    assert refusal(POLL, role=Role.EVERYONE, place_ok=True, prefix="!h") == ("!h poll start is for secretaries only: "
+                                                                            "!h offices shows who they are.")
     assert refusal(POLL, role=Role.ADMIN, place_ok=False, prefix="!h") == "!h poll start works in a room of an assembly."
     assert refusal(POLL, role=Role.SECRETARY, place_ok=True, prefix="!h") is None
 
