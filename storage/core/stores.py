@@ -6,6 +6,7 @@ duration of each call, so several Databases can be open in one process.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -14,6 +15,7 @@ from tortoise.transactions import in_transaction
 from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.core.models import AuditRecord, DirectChat, LoginSession, PartyMember, ProcessedEvent, SyncToken
 from storage.core.types import AuditEntry, BotSession
+from storage.batches import chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -173,6 +175,14 @@ class MemberStore:
         """Whether ``user_id`` is a registered member."""
         with self._scope():
             return await PartyMember.exists(user_id=user_id)
+
+    async def members_among(self, user_ids: Collection[str]) -> frozenset[str]:
+        """Which of ``user_ids`` are registered members (a few queries for many people: a sweep)."""
+        found: set[str] = set()
+        with self._scope():
+            for chunk in chunks(user_ids):
+                found.update(str(user) for user in await PartyMember.filter(user_id__in=chunk).values_list("user_id", flat=True))
+        return frozenset(found)
 
     async def member_since(self, user_id: str) -> datetime | None:
         """When ``user_id`` was registered (the registration in force), or None if they are not a member."""

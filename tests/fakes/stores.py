@@ -8,6 +8,7 @@ each fits the Protocol its real store fills.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -101,6 +102,10 @@ class MemoryMemberStore:
     async def is_member(self, user_id: str) -> bool:
         """Whether ``user_id`` is a registered member."""
         return user_id in self.members
+
+    async def members_among(self, user_ids: Collection[str]) -> frozenset[str]:
+        """Which of ``user_ids`` are registered members."""
+        return frozenset(user for user in user_ids if user in self.members)
 
     async def add(self, user_id: str, *, by: str, at: datetime) -> bool:
         """Register a member; False if they already were one."""
