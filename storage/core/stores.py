@@ -74,6 +74,28 @@ class ProcessedEventStore:
                 return False
         return True
 
+    async def processed_among(self, event_ids: Collection[EventId]) -> set[EventId]:
+        """Which of ``event_ids`` were marked processed (one read for a batch)."""
+        found: set[EventId] = set()
+        with self._scope():
+            for chunk in chunks(event_ids):
+                found.update(EventId(str(e)) for e in await ProcessedEvent.filter(event_id__in=chunk)
+                             .values_list("event_id", flat=True))
+        return found
+
+    async def mark_processed_many(self, event_ids: Collection[EventId], room_id: RoomId, kind: str) -> None:
+        """Record many events as handled in one transaction; those already recorded stay as they were."""
+        when = datetime.now(UTC)
+        with self._scope():
+            async with in_transaction():
+                known: set[str] = set()
+                for chunk in chunks(event_ids):
+                    known.update(str(e) for e in await ProcessedEvent.filter(event_id__in=chunk)
+                                 .values_list("event_id", flat=True))
+                await ProcessedEvent.bulk_create([
+                    ProcessedEvent(event_id=event_id, room_id=room_id, kind=kind, processed_at=when)
+                    for event_id in dict.fromkeys(event_ids) if event_id not in known])
+
     async def prune(self, older_than: datetime) -> int:
         """Forget events processed before ``older_than``; returns how many were forgotten.
 

@@ -61,6 +61,15 @@ class MemoryProcessedEvents:
         self.records[event_id] = ProcessedRecord(room_id=room_id, kind=kind, at=when)
         return True
 
+    async def processed_among(self, event_ids: Collection[EventId]) -> set[EventId]:
+        """Which of ``event_ids`` were marked processed."""
+        return {event_id for event_id in event_ids if event_id in self.records}
+
+    async def mark_processed_many(self, event_ids: Collection[EventId], room_id: RoomId, kind: str) -> None:
+        """Record many events; those already recorded stay as they were."""
+        for event_id in event_ids:
+            await self.mark_processed(event_id, room_id, kind)
+
     async def prune(self, older_than: datetime) -> int:
         """Forget events processed before ``older_than``; returns how many were forgotten."""
         cutoff = as_utc(older_than, "older_than")
