@@ -128,9 +128,13 @@ class PollVoting:
                 refused.append((vote, "not-eligible"))
             else:
                 taken.append(vote)
-        stored, live = await self.store.add_reactions(poll.number, taken)
-        outcomes = settle_votes(stored, live)
-        await self.store.supersede({event_id for outcome in outcomes.values() for event_id in outcome.superseded})
+        outcomes: dict[str, VoteOutcome] = {}
+
+        def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+            outcomes.update(settle_votes(stored, live))  # stored and settled in one transaction
+            return {event_id for outcome in outcomes.values() for event_id in outcome.superseded}
+
+        stored = await self.store.add_reactions(poll.number, taken, settle=settle)
         redactions: list[tuple[str, str, str]] = []
         for vote in stored:
             outcome = outcomes[vote.event_id]

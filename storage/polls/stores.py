@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,13 +184,16 @@ class PollStore:
                                                 refused=None).order_by("ts", "event_id")
         return tuple(_counted(row) for row in rows)
 
-    async def add_reactions(self, number: int, reactions: Sequence[CountedReaction]
-                            ) -> tuple[tuple[CountedReaction, ...], tuple[CountedReaction, ...]]:
-        """Store many votes in one transaction (a catch-up); returns ``(stored, live_before)``: the votes
-        stored now (in the order given; those stored before, replays, left out) and the votes of the
-        same voters on the same options that counted before them, for ``reactions.settle_votes``."""
+    async def add_reactions(self, number: int, reactions: Sequence[CountedReaction], *,
+                            settle: Callable[[tuple[CountedReaction, ...], tuple[CountedReaction, ...]],
+                                             Collection[str]]) -> tuple[CountedReaction, ...]:
+        """Store many votes in one transaction (a catch-up) and mark superseded, in the same transaction,
+        what ``settle(stored, live_before)`` names (the handler's rule, ``reactions.settle_votes``):
+        ``stored`` are the votes stored now (in the order given; those stored before, replays, left
+        out), ``live_before`` the votes of the same voters on the same options that counted before
+        them. Returns ``stored``."""
         if not reactions:
-            return (), ()
+            return ()
         with self._scope():
             async with in_transaction():
                 known: set[str] = set()
@@ -210,7 +213,11 @@ class PollStore:
                 await ReactionRow.bulk_create([
                     ReactionRow(event_id=r.event_id, poll_id=number, position=r.option, voter=r.voter,
                                 score=r.score, ts=r.ts, source=r.source) for r in fresh.values()])
-        return tuple(fresh.values()), tuple(live)
+                stored = tuple(fresh.values())
+                superseded = sorted(settle(stored, tuple(live)))
+                for chunk in chunks(superseded):
+                    await ReactionRow.filter(event_id__in=chunk).update(superseded=True)
+        return stored
 
     async def refuse(self, number: int, reaction: CountedReaction, reason: str) -> bool:
         """Store a vote as refused (``reason``: why), so it is never counted later. True when the event
