@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sys
 import time
 from datetime import datetime
@@ -66,7 +67,7 @@ def logged_after(log_text: str, needle: str, *, since: float) -> float | None:
 async def run(n_reactions: int) -> bool:
     options_n = 10 if n_reactions > 300 else 5
     voters_n = math.ceil(n_reactions / (6 * options_n))
-    setup = await set_up(n_voters=voters_n, log_level="INFO")
+    setup = await set_up(n_voters=voters_n, log_level=os.environ.get("BENCH_BOT_LOG", "INFO"))
     bot = await start_bot_process(setup)
     watcher = None
     try:

@@ -48,11 +48,17 @@ class Facts:
         declared = await self.people.declarations_of(uids)
         admitted = await self.people.admissions_of(uids)
         seated = await self.seats.seat_holders() if self.seats is not None else {}
-        return {uid: PersonFacts(
-            user_id=uid, is_member=uid in members, is_admin=uid in self.admins,
-            declared=declared.get(uid, frozenset()), participates_in=await self._participates(uid),
-            invited_to=admitted.get(uid, frozenset()), seated_in=frozenset(seated.get(uid, frozenset())),
-        ) for uid in uids}
+        spaces = self.registry.spaces()
+        rooms = set(spaces)
+        unindexed = await self.presence.load(rooms)
+        found: dict[UserId, PersonFacts] = {}
+        for uid in uids:
+            joined = await self.presence.joined_among_loaded(rooms, uid, unindexed=unindexed)
+            found[uid] = PersonFacts(
+                user_id=uid, is_member=uid in members, is_admin=uid in self.admins,
+                declared=declared.get(uid, frozenset()), participates_in=frozenset(spaces[room] for room in joined),
+                invited_to=admitted.get(uid, frozenset()), seated_in=frozenset(seated.get(uid, frozenset())))
+        return found
 
     async def _participates(self, uid: UserId) -> frozenset[str]:
         """The assemblies whose space ``uid`` has joined (the registry's and the membership index)."""

@@ -48,15 +48,30 @@ class Presence:
     async def joined_among(self, room_ids: Iterable[str], user_id: str) -> set[RoomId]:
         """Which of ``room_ids`` ``user_id`` has joined: from the person's side of the index, once every
         room asked about is loaded."""
-        rooms = [RoomId(room) for room in room_ids]
-        for room in rooms:
+        rooms = {RoomId(room) for room in room_ids}
+        unindexed = await self.load(rooms)
+        return await self.joined_among_loaded(rooms, user_id, unindexed=unindexed)
+
+    async def load(self, room_ids: Iterable[RoomId]) -> set[RoomId]:
+        """Put ``room_ids`` in the index (those not there yet); returns the ones without a sync cache,
+        which are not kept (``joined_among_loaded`` asks the server about those each time)."""
+        unindexed = set()
+        for room in room_ids:
             if room not in self._joined:
                 await self._members(room)
+                if room not in self._joined:
+                    unindexed.add(room)
+        return unindexed
+
+    async def joined_among_loaded(self, rooms: set[RoomId], user_id: str, *, unindexed: set[RoomId]) -> set[RoomId]:
+        """``joined_among`` for rooms already ``load``-ed: the person's rooms in the index, intersected
+        (no pass over the rooms: a sweep asks this for every person)."""
         uid = UserId(user_id)
-        mine = self._rooms_of.get(uid, set())
-        # Rooms without a sync cache are not kept in the index: ask those each time.
-        return {room for room in rooms if room in mine
-                or (room not in self._joined and uid in await self._members(room))}
+        found = self._rooms_of.get(uid, set()) & rooms
+        for room in unindexed:
+            if uid in await self._members(room):
+                found.add(room)
+        return found
 
     def note_membership(self, room_id: str, user_id: str, membership: str) -> None:
         """A membership event arrived: keep the index of a loaded room current (``join`` adds; anything

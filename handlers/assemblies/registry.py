@@ -34,13 +34,14 @@ class LiveRegistry:
         self.loaded_generation = -1
         self.lock = asyncio.Lock()
         self._rooms: dict[RoomId, AssemblyRoom] = {}
+        self._spaces: dict[RoomId, str] | None = None  # derived from _rooms and current; None: to compute
 
     async def refresh(self) -> Federation:
         """Reload the registry and its rooms (``harmony-matrix import`` may have changed them meanwhile)."""
         # The counter first: a change made while the federation loads is then seen by the next check.
         generation = await self.store.generation()
         self.current = await self.store.federation()
-        self._rooms = {room.room_id: room for room in await self.store.all_rooms()}
+        self._set_rooms({room.room_id: room for room in await self.store.all_rooms()})
         self.loaded_generation = generation
         return self.current
 
@@ -58,9 +59,16 @@ class LiveRegistry:
         return found
 
     def spaces(self) -> dict[RoomId, str]:
-        """``space room ID → slug`` of every assembly in the registry that has a space."""
-        return {room.room_id: room.slug for room in self._rooms.values()
-                if room.kind is RoomKind.SPACE and room.slug in self.current}
+        """``space room ID → slug`` of every assembly in the registry that has a space (kept until the
+        registry or its rooms change: every access check asks)."""
+        if self._spaces is None:
+            self._spaces = {room.room_id: room.slug for room in self._rooms.values()
+                            if room.kind is RoomKind.SPACE and room.slug in self.current}
+        return dict(self._spaces)
+
+    def _set_rooms(self, rooms: dict[RoomId, AssemblyRoom]) -> None:
+        self._rooms = rooms
+        self._spaces = None
 
     async def room_of(self, slug: str, kind: RoomKind) -> RoomId | None:
         """One room of an assembly (its space, its secretariat, …), or None if not provisioned."""
@@ -83,14 +91,14 @@ class LiveRegistry:
     async def remove(self, slug: str) -> None:
         """Forget an assembly and its rooms."""
         await self.store.remove(slug)
-        self._rooms = {room_id: room for room_id, room in self._rooms.items() if room.slug != slug}
+        self._set_rooms({room_id: room for room_id, room in self._rooms.items() if room.slug != slug})
 
     async def set_room(self, slug: str, kind: str, room_id: RoomId, *, room_version: str = "12") -> None:
         """Record the room of ``kind`` for ``slug`` (replacing an earlier one of that kind)."""
         await self.store.set_room(slug, kind, room_id, room_version=room_version)
-        self._rooms = {rid: room for rid, room in self._rooms.items()
-                       if (room.slug, room.kind.value) != (slug, kind)}
-        self._rooms[room_id] = AssemblyRoom(slug, RoomKind(kind), room_id, room_version)
+        rooms = {rid: room for rid, room in self._rooms.items() if (room.slug, room.kind.value) != (slug, kind)}
+        rooms[room_id] = AssemblyRoom(slug, RoomKind(kind), room_id, room_version)
+        self._set_rooms(rooms)
 
     async def set_alias(self, room_id: RoomId, alias: str | None) -> None:
         """Record a room's canonical alias."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -211,6 +212,7 @@ class Dispatcher:
             await self.crypto.upkeep()  # the device's keys are on the server before anyone needs them
         # nio handles the response before returning it: to-device events (room keys) first, then it
         # decrypts the timelines with them.
+        asked = time.monotonic()
         response = await self.client.sync(
             timeout=0 if first else self.settings.timeout_ms,
             sync_filter=sync_filter(self.settings.timeline_limit),
@@ -220,6 +222,8 @@ class Dispatcher:
         if not isinstance(response, SyncResponse):
             raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
                               errcode=str(getattr(response, "status_code", "M_UNKNOWN")))
+        if first:
+            log.debug("first sync answered in %.0f ms", (time.monotonic() - asked) * 1000)
         if self.crypto is not None:
             await self.crypto.upkeep()  # devices of new members are known before any reply is encrypted
         stats = BatchStats()
@@ -253,7 +257,11 @@ class Dispatcher:
             events.extend(info.timeline.events)
             if self.crypto is not None:
                 events = await self.crypto.prepare(room_id, events)
+            started = time.monotonic()
             await self.dispatch_events(room_id, events, stats)
+            if len(events) > 100:
+                log.debug("handled %d events of %s in %.0f ms", len(events), room_id,
+                          (time.monotonic() - started) * 1000)
 
     async def _fill_gap(self, room_id: RoomId, prev_batch: str, since: str) -> list[Any]:
         """Events between our last token and the start of a limited timeline, oldest first."""
@@ -275,10 +283,13 @@ class Dispatcher:
             log.warning("gap in %s is larger than %d events; older ones are not replayed", room_id,
                         MAX_GAP_EVENTS)
         collected.reverse()
+        parsing = time.monotonic()
         # New rooms the bot just created also come as "limited"; only real gaps are worth an INFO line.
         log.log(logging.INFO if collected else logging.DEBUG, "filled a gap of %d events in %s",
                 len(collected), room_id)
-        return [Event.parse_event(raw) for raw in collected]
+        events = [Event.parse_event(raw) for raw in collected]
+        log.debug("parsed the %d events of the gap in %.0f ms", len(events), (time.monotonic() - parsing) * 1000)
+        return events
 
     async def dispatch_events(self, room_id: RoomId, events: Sequence[Any], stats: BatchStats) -> None:
         """Offer each event to its handlers once; failures are isolated per event (``on_batch`` runs:

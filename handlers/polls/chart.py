@@ -1,7 +1,7 @@
 """The results chart of a STAR poll: score distribution per option, and the runoff bar.
 
 Drawn with matplotlib's Agg backend (no display needed) into PNG bytes; ``alt_text`` says the same in
-words for people who cannot see the image.
+words for people who cannot see the image. matplotlib is imported when the first chart is drawn.
 """
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import matplotlib
+from typing import TYPE_CHECKING
 
-matplotlib.use("Agg")
+from harmony_matrix.polls.star import Runoff
 
-from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
-
-from harmony_matrix.polls.star import Runoff  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Colour-blind-safe ramp from 0 (grey) to 5 (dark blue).
 _SCORE_COLOURS = ("#bdbdbd", "#fde0c5", "#f9b98a", "#9ecae1", "#4292c6", "#08519c")
@@ -38,7 +37,7 @@ def draw_results_chart(*, title: str, options: Sequence[str], distribution: Mapp
     result's automatic runoff, or None."""
     rows = 2 if runoff else 1
     height_in = 1.2 + 0.45 * len(options) + (1.3 if runoff else 0)
-    figure = Figure(figsize=(8, height_in), dpi=100)
+    figure = _figure(height_in)
     grid = figure.add_gridspec(rows, 1, height_ratios=[max(len(options), 1), 2] if runoff else [1])
     axes = figure.add_subplot(grid[0])
     labels = [_short(o) for o in options][::-1]
@@ -90,3 +89,15 @@ def alt_text(*, title: str, options: Sequence[str], distribution: Mapping[str, S
 
 def _short(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _figure(height_in: float) -> Figure:
+    """A blank figure. matplotlib is imported here, when the first chart is drawn, not when the bot
+    starts: it is the largest library the bot uses (start-up time and tens of MiB of memory) and
+    many bots never draw a chart between restarts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(8, height_in), dpi=100)
