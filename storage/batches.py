@@ -9,6 +9,9 @@ from typing import TypeVar
 #: Keys per ``IN (…)``: under SQLite's old limit of 999 bound parameters, with room for other filters.
 CHUNK = 900
 
+#: Rows per multi-row INSERT (``bulk_create(batch_size=…)``): a row binds up to ~8 parameters.
+ROWS_PER_INSERT = 100
+
 T = TypeVar("T")
 
 

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.core.models import AuditRecord, DirectChat, LoginSession, PartyMember, ProcessedEvent, SyncToken
 from storage.core.types import AuditEntry, BotSession
-from storage.batches import chunks
+from storage.batches import ROWS_PER_INSERT, chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -87,14 +87,11 @@ class ProcessedEventStore:
         """Record many events as handled in one transaction; those already recorded stay as they were."""
         when = datetime.now(UTC)
         with self._scope():
-            async with in_transaction():
-                known: set[str] = set()
-                for chunk in chunks(event_ids):
-                    known.update(str(e) for e in await ProcessedEvent.filter(event_id__in=chunk)
-                                 .values_list("event_id", flat=True))
-                await ProcessedEvent.bulk_create([
-                    ProcessedEvent(event_id=event_id, room_id=room_id, kind=kind, processed_at=when)
-                    for event_id in dict.fromkeys(event_ids) if event_id not in known])
+            # One INSERT … ON CONFLICT DO NOTHING (SQLite: INSERT OR IGNORE): the unique event ID keeps
+            # the first record of an event, as mark_processed does.
+            await ProcessedEvent.bulk_create([
+                ProcessedEvent(event_id=event_id, room_id=room_id, kind=kind, processed_at=when)
+                for event_id in dict.fromkeys(event_ids)], ignore_conflicts=True, batch_size=ROWS_PER_INSERT)
 
     async def prune(self, older_than: datetime) -> int:
         """Forget events processed before ``older_than``; returns how many were forgotten.

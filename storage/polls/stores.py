@@ -31,7 +31,7 @@ from storage.polls.models import (
     SecretBallotRow,
     ToldRow,
 )
-from storage.batches import chunks
+from storage.batches import ROWS_PER_INSERT, chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc, as_utc_or_none
 
@@ -212,7 +212,8 @@ class PollStore:
                     live.extend(_counted(row) for row in rows if (row.voter, row.position) in pairs)
                 await ReactionRow.bulk_create([
                     ReactionRow(event_id=r.event_id, poll_id=number, position=r.option, voter=r.voter,
-                                score=r.score, ts=r.ts, source=r.source) for r in fresh.values()])
+                                score=r.score, ts=r.ts, source=r.source) for r in fresh.values()],
+                    batch_size=ROWS_PER_INSERT)
                 stored = tuple(fresh.values())
                 superseded = sorted(settle(stored, tuple(live)))
                 for chunk in chunks(superseded):
