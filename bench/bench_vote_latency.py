@@ -6,7 +6,7 @@ comparator (bench/_nio_receiver.py: nio, the bot's sync filter, no handling). Vo
 a 5-option poll (each voter changes scores, so the bot also supersedes earlier ones and queues their
 redactions, as in real use):
 
-* one at a time: each reaction is sent once the previous one is stored and received (40 of them);
+* one at a time: each reaction is sent once the previous one is stored and received (60 of them);
 * back to back: 240 reactions sent one after the other without waiting.
 
 Latency of a reaction = from just before its PUT to the moment the bot's stored row is visible in
@@ -83,7 +83,7 @@ def describe(name: str, bot: list[float], bare: list[float]) -> float:
     return ratio
 
 
-async def main(paced_n: int = 40, burst_n: int = 240) -> None:
+async def main(paced_n: int = 60, burst_n: int = 240) -> None:
     setup = await set_up(n_voters=VOTERS + 1)
     observer, voters = setup.voters[0], setup.voters[1:]
     bot = await start_bot_process(setup)

@@ -121,7 +121,7 @@ class AssembliesFeature:
 
     async def _sync_at_start(self) -> None:
         try:
-            await self.sync_all()
+            await self.sync_all(sweep=True)
         except Exception:
             log.exception("reconciling assemblies at start failed")
 
@@ -255,19 +255,29 @@ class AssembliesFeature:
             await self.enforce_all(slugs=report.plan.affected_slugs)
         return report
 
-    async def sync_all(self, slugs: Iterable[str] | None = None) -> dict[str, dict[str, list[Drift]]]:
-        """Repair drift in every room (of ``slugs``) and run enforcement; returns what was repaired."""
+    async def sync_all(self, slugs: Iterable[str] | None = None, *,
+                       sweep: bool = False) -> dict[str, dict[str, list[Drift]]]:
+        """Repair drift in every room (of ``slugs``); returns what was repaired.
+
+        People are then checked again where drift was repaired (a room that was open to anyone may
+        have let someone in), so the cost beyond reading the rooms' state follows the drift found,
+        not members × rooms; ``sweep`` checks everyone in ``slugs`` (or everywhere) instead, as at
+        start-up. The periodic sweep checks everyone anyway."""
         repaired: dict[str, dict[str, list[Drift]]] = {}
+        wanted = set(slugs) if slugs is not None else None
         async with self.registry.lock:
             # Re-read: `harmony-matrix import` may have changed the registry while we run.
             federation = await self.refresh()
             for assembly in federation.topological_order():
-                if slugs is not None and assembly.slug not in slugs:
+                if wanted is not None and assembly.slug not in wanted:
                     continue
                 fixed = await self.provisioner.reconcile(assembly.slug, federation)
                 if fixed:
                     repaired[assembly.slug] = fixed
-        await self.enforce_all(slugs)
+        if sweep:
+            await self.enforce_all(wanted)
+        elif repaired:
+            await self.enforce_all(repaired)
         return repaired
 
     async def enforce_all(self, slugs: Iterable[str] | None = None) -> None:

@@ -5,6 +5,7 @@ permits rightly after a membership change. On the in-memory edge (fake gateway, 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from nio import Event
@@ -184,5 +185,30 @@ def test_rooms_created_by_the_provisioner_are_in_the_index_at_once() -> None:
         assert await edge.feature.assembly_of_room(new) == "fc"
         assert await edge.feature.assembly_of_room(room("fc", RoomKind.VOTES)) is None
         assert (await edge.feature.rooms_of("fc"))[RoomKind.VOTES.value] == new
+
+    asyncio.run(scenario())
+
+
+def test_assembly_sync_checks_people_where_it_repaired_drift(tmp_path: Path) -> None:
+    """``!h assembly sync`` costs what the drift costs: with none, nobody is checked (the periodic sweep
+    does that); a room found open to anyone is closed and the people in it are checked again."""
+    from harmony_matrix.assemblies.federation import Federation
+    from tests.fakes.app_harness import BotHarness
+
+    club = Assembly("club", "Members' Club", AssemblyKind.WORKING_GROUP, Access.MEMBERS, parents=("party",))
+
+    async def scenario() -> None:
+        async with BotHarness(tmp_path, admins=["@admin:test"]) as bot:
+            feature = bot.app.features["assemblies"]
+            await feature.apply_federation(Federation((PARTY, club)))
+            discussion = (await feature.rooms_of("club"))[RoomKind.DISCUSSION.value]
+            bot.join(BOB, discussion)  # not a registered member: may not stay
+            reply = await bot.say("!h assembly sync", sender="@admin:test", room_id="!lobby:test")
+            assert "No drift" in reply[-1].body
+            assert bot.gateway.kicks == []
+            bot.gateway.state[(discussion, "m.room.join_rules", "")] = {"join_rule": "public"}
+            reply = await bot.say("!h assembly sync", sender="@admin:test", room_id="!lobby:test")
+            assert "club discussion: m.room.join_rules" in reply[-1].body and "'public' → want" in reply[-1].body
+            assert bot.gateway.kicks == [(discussion, BOB, "kick")]
 
     asyncio.run(scenario())
