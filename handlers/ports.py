@@ -51,6 +51,11 @@ class SeatDirectory(Protocol):
     where a person holds a seat within its term (access), and who holds moderator power by one."""
 
     async def seated_in(self, user_id: str) -> frozenset[str]: ...
+
+    async def seat_holders(self) -> Mapping[str, frozenset[str]]:
+        """Everyone holding a seat within its term → the assemblies where (one read, for a sweep)."""
+        ...
+
     async def seat_moderators(self, slug: str) -> frozenset[str]: ...
 
 

@@ -87,7 +87,7 @@ class AssemblyCommands:
                 "There are no assemblies yet. An admin can import them with `harmony-matrix import FILE`, "
                 f"or create one with `{ctx.prefix} assembly create`."))
             return
-        rooms = await self.registry.store.all_rooms()
+        rooms = await self.registry.all_rooms()
         space_aliases = {room.slug: room.alias for room in rooms if room.kind is RoomKind.SPACE and room.alias}
         # The first assembly's discussion room shows the pattern of room addresses.
         example = next((room.alias for slug in federation.slugs for room in rooms
@@ -171,7 +171,7 @@ class AssemblyCommands:
 
     async def _addresses(self, slug: str) -> dict[RoomKind, str]:
         """Each provisioned room of ``slug`` by its alias (its room ID where it has none), space first."""
-        rooms = {room.kind: room.alias or room.room_id for room in await self.registry.store.all_rooms()
+        rooms = {room.kind: room.alias or room.room_id for room in await self.registry.all_rooms()
                  if room.slug == slug}
         return {kind: rooms[kind] for kind in RoomKind if kind in rooms}
 

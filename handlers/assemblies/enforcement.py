@@ -24,7 +24,7 @@ from handlers.matrix.gateway import MatrixError
 from handlers.matrix.posting import Poster
 from handlers.matrix.render import bullet_list, escape
 from handlers.ports import Clock
-from harmony_matrix.assemblies.access import Enforcement, EnforcementPolicy, decide_access, may_stay
+from harmony_matrix.assemblies.access import Enforcement, EnforcementPolicy, PersonFacts, decide_access, may_stay
 from harmony_matrix.assemblies.room_policy import LOCKED_STATE_EVENTS, AssemblyRoom, RoomKind
 from harmony_matrix.ids import RoomId, UserId
 
@@ -64,27 +64,35 @@ class Enforcer:
 
     async def enforce(self, user_id: str, room_id: str, slug: str, kind: str) -> Enforcement:
         """Check one person in one room and act: keep, warn or remove (with a private explanation)."""
-        federation = self.registry.current
-        if user_id == self.presence.bot or user_id in self.peer_bots or slug not in federation:
+        if user_id == self.presence.bot or user_id in self.peer_bots or slug not in self.registry.current:
             return Enforcement.KEEP
         uid, rid = UserId(user_id), RoomId(room_id)
-        person = await self.facts.about(uid)
+        return await self._check(await self.facts.about(uid), rid, slug, RoomKind(kind),
+                                 warned_at=await self.people.warned_at(uid, rid))
+
+    async def _check(self, person: PersonFacts, room_id: RoomId, slug: str, kind: RoomKind, *,
+                     warned_at: datetime | None) -> Enforcement:
+        """Decide (``access.may_stay``) and act on one person in one room, given the facts. Writes only
+        what changes: a warning cleared only if there was one."""
+        federation = self.registry.current
+        uid = person.user_id
         now = self.clock()
-        action = may_stay(person, federation[slug], federation, room=RoomKind(kind), policy=self.policy,
-                          now=now, warned_at=await self.people.warned_at(uid, rid), grace=self.grace,
-                          prefix=self.prefix)
+        action = may_stay(person, federation[slug], federation, room=kind, policy=self.policy,
+                          now=now, warned_at=warned_at, grace=self.grace, prefix=self.prefix)
         if action.action is Enforcement.KEEP:
-            await self.people.clear_warning(uid, rid)
+            if warned_at is not None:
+                await self.people.clear_warning(uid, room_id)
         elif action.action is Enforcement.WARN:
-            await self.people.warn(uid, rid, slug, at=now)
-            await self.audit.record("assembly.warn", at=now, room_id=rid, target_user=uid,
+            await self.people.warn(uid, room_id, slug, at=now)
+            await self.audit.record("assembly.warn", at=now, room_id=room_id, target_user=uid,
                                     reason=action.public_reason)
             await self._tell_once(uid, action.reason)
         elif action.action is Enforcement.REMOVE:
-            if not await self.presence.remove(rid, uid, reason=action.public_reason):
+            if not await self.presence.remove(room_id, uid, reason=action.public_reason):
                 return action.action
-            await self.people.clear_warning(uid, rid)
-            await self.audit.record("assembly.remove", at=now, room_id=rid, target_user=uid,
+            if warned_at is not None:
+                await self.people.clear_warning(uid, room_id)
+            await self.audit.record("assembly.remove", at=now, room_id=room_id, target_user=uid,
                                     reason=action.public_reason)
             await self._tell_once(uid, action.reason)
         return action.action
@@ -104,18 +112,38 @@ class Enforcer:
 
     async def enforce_user(self, user_id: str) -> None:
         """Re-check one person everywhere they are (after they joined or left a space)."""
-        for room in await self.registry.store.all_rooms():
-            if room.slug in self.registry.current and user_id in await self.presence.joined(room.room_id):
-                await self.enforce(user_id, room.room_id, room.slug, room.kind)
+        rooms = {room.room_id: room for room in await self.registry.all_rooms() if room.slug in self.registry.current}
+        joined = await self.presence.joined_among(rooms, user_id)
+        for room_id in sorted(joined):
+            room = rooms[room_id]
+            await self.enforce(user_id, room.room_id, room.slug, room.kind)
 
     async def enforce_all(self, slugs: Iterable[str] | None = None) -> None:
-        """Check everyone in every room (of ``slugs``, or of all assemblies)."""
+        """Check everyone in every room (of ``slugs``, or of all assemblies).
+
+        The facts about everyone found are read once, for all of them (``Facts.about_many``), and the
+        warnings of all the rooms in one read; each (person, room) is then a pure decision, and only
+        what it changes is written. A full sweep first re-reads the membership index from the sync
+        cache (a change that came only as room state is picked up here)."""
         wanted = set(slugs) if slugs is not None else None
-        for room in await self.registry.store.all_rooms():
-            if room.slug not in self.registry.current or (wanted is not None and room.slug not in wanted):
-                continue
-            for user_id in sorted(await self.presence.joined(room.room_id)):
-                await self.enforce(user_id, room.room_id, room.slug, room.kind)
+        if wanted is None:
+            self.presence.reload()
+        rooms = [room for room in await self.registry.all_rooms()
+                 if room.slug in self.registry.current and (wanted is None or room.slug in wanted)]
+        exempt = {self.presence.bot, *self.peer_bots}  # the bot itself, and peer instances' bots
+        occupants = {room.room_id: sorted(user for user in await self.presence.joined(room.room_id)
+                                          if user not in exempt)
+                     for room in rooms}
+        people = await self.facts.about_many({user for users in occupants.values() for user in users})
+        warnings = await self.people.warnings_in([room.room_id for room in rooms])
+        for room in rooms:
+            for user in occupants[room.room_id]:
+                if room.slug not in self.registry.current:  # removed meanwhile (the registry reloaded)
+                    break
+                action = await self._check(people[user], room.room_id, room.slug, room.kind,
+                                           warned_at=warnings.get((user, room.room_id)))
+                if action is Enforcement.REMOVE:  # leaving a space can change what they may stay in
+                    people[user] = await self.facts.about(user)
 
     async def invite_automatic(self, user_id: str) -> None:
         """Invite a participant to every automatic-participation assembly they may enter."""
@@ -125,7 +153,7 @@ class Enforcer:
             if not assembly.automatic_participation:
                 continue
             space = await self.registry.room_of(assembly.slug, RoomKind.SPACE)
-            if not space or uid in await self.presence.joined(space) \
+            if not space or await self.presence.is_joined(space, uid) \
                     or await self.presence.is_invited(space, uid):
                 continue
             person = await self.facts.about(uid)
@@ -140,7 +168,7 @@ class Enforcer:
         uid = UserId(user_id)
         removed = 0
         for room_id in (await self.registry.rooms_of(slug)).values():
-            if uid in await self.presence.joined(room_id):
+            if await self.presence.is_joined(room_id, uid):
                 if await self.presence.remove(room_id, uid, reason=public_reason):
                     removed += 1
                 await self.audit.record("assembly.remove", at=self.clock(), room_id=room_id,

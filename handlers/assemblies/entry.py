@@ -67,7 +67,7 @@ class Entry:
         target = await self.registry.room_of(slug, kind)
         now = self.clock()
         if decision.outcome is Outcome.ADMIT:
-            already = target is not None and uid in await self.presence.joined(target)
+            already = target is not None and await self.presence.is_joined(target, uid)
             if target and not already:
                 await self.presence.invite(target, uid)
             await self.audit.record("assembly.admit", at=now, room_id=target, target_user=uid,
@@ -127,7 +127,7 @@ class Entry:
         what = "its space" if kind is RoomKind.SPACE else f"its {kind.value} room"
         if room_id is None:
             return what
-        room = await self.registry.store.room(room_id)
+        room = await self.registry.room(room_id)
         return f"{what}, {room.alias if room is not None and room.alias else room_id}"
 
     async def _invited(self, assembly: Assembly, room_id: RoomId | None, kind: RoomKind) -> str:

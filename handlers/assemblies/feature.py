@@ -31,7 +31,7 @@ from handlers.assemblies.permissions import AssemblyPermissions
 from handlers.assemblies.presence import Presence
 from handlers.assemblies.provisioning import ApplyReport, Provisioner
 from handlers.assemblies.registry import LiveRegistry
-from handlers.assemblies.stores import AuditLog, PeopleStore, RegistryStore
+from handlers.assemblies.stores import AuditLog, MemberRoster, PeopleStore, RegistryStore
 from handlers.matrix.direct import DirectChats
 from handlers.matrix.dispatcher import Dispatcher
 from handlers.matrix.gateway import MatrixGateway
@@ -54,7 +54,7 @@ class AssembliesFeature:
     """The assemblies feature: registry, provisioning, access and enforcement."""
 
     def __init__(self, *, gateway: MatrixGateway, registry: RegistryStore, people: PeopleStore,
-                 members: MemberRegistry, audit: AuditLog, direct: DirectChats, poster: Poster,
+                 members: MemberRoster, audit: AuditLog, direct: DirectChats, poster: Poster,
                  admins: Iterable[str], clock: Clock, prefix: str,
                  policy: EnforcementPolicy = EnforcementPolicy.REMOVE,
                  grace: timedelta = timedelta(hours=24), scheduler: Scheduler | None = None,
@@ -72,9 +72,12 @@ class AssembliesFeature:
         self.reload_interval = reload_interval
         self.registry = LiveRegistry(registry)
         self.presence = Presence(gateway)
+        self._started_sync: asyncio.Task[Any] | None = None
         self.facts = Facts(registry=self.registry, presence=self.presence, members=members, people=people,
                            admins=admins)
-        self.provisioner = Provisioner(gateway=gateway, registry=registry, audit=audit, clock=clock)
+        # The provisioner writes through the live registry, so the room index follows its writes.
+        self.provisioner = Provisioner(gateway=gateway, registry=self.registry, audit=audit, clock=clock,
+                                       presence=self.presence)
         self.entry = Entry(registry=self.registry, facts=self.facts, presence=self.presence, people=people,
                            audit=audit, poster=poster, clock=clock)
         self.enforcer = Enforcer(registry=self.registry, facts=self.facts, presence=self.presence, people=people,
@@ -104,17 +107,28 @@ class AssembliesFeature:
             pass
 
     async def start(self) -> None:
-        """Load the registry, repair drift and enforce, then sweep periodically and watch the
-        registry for changes made by another process (``harmony-matrix import``)."""
+        """Load the registry; then, in the background, repair drift and enforce, sweep periodically and
+        watch the registry for changes made by another process (``harmony-matrix import``).
+
+        Commands are answered as soon as the registry is loaded: the first repair and sweep run
+        beside them, not before them (at the size of a real party they take a while)."""
         await self.refresh()
-        try:
-            await self.sync_all()
-        except Exception:
-            log.exception("reconciling assemblies at start failed")
+        self._started_sync = self._spawn(self._sync_at_start())
         if self.scheduler is not None:
             self.scheduler.add_job(self._sweep_job, "interval", seconds=self.sweep_interval.total_seconds(),
                                    id=_SWEEP_JOB, replace_existing=True)
         self._spawn(self._watch_registry())
+
+    async def _sync_at_start(self) -> None:
+        try:
+            await self.sync_all(sweep=True)
+        except Exception:
+            log.exception("reconciling assemblies at start failed")
+
+    async def started(self) -> None:
+        """Wait until the repair and sweep begun by ``start`` are done (tests, the demo)."""
+        if self._started_sync is not None:
+            await asyncio.shield(self._started_sync)
 
     async def _watch_registry(self) -> None:
         # A loop, not a scheduler job: a reload with enforcement may outlast the interval, and the
@@ -173,7 +187,7 @@ class AssembliesFeature:
 
     async def assembly_of_room(self, room_id: str) -> str | None:
         """The slug of the assembly ``room_id`` belongs to, or None."""
-        room = await self.registry.store.room(room_id)
+        room = await self.registry.room(room_id)
         return None if room is None else room.slug
 
     async def rooms_of(self, slug: str) -> dict[str, RoomId]:
@@ -194,7 +208,7 @@ class AssembliesFeature:
             new = dataclasses.replace(old, secretary=UserId(secretary) if secretary else None,
                                       deputies=tuple(UserId(d) for d in deputies))
             federation = federation.with_assembly(new)
-            await self.registry.store.save(new)
+            await self.registry.save(new)
             federation = await self.refresh()  # and its change counter: this change is not "elsewhere"
             await self.provisioner.reconcile(slug, federation)
             await self.audit.record("assembly.officers", at=self.clock(),
@@ -230,7 +244,7 @@ class AssembliesFeature:
         rooms = await self.registry.rooms_of(slug)
         for user in seated:
             for kind, room_id in sorted(rooms.items()):
-                if kind != RoomKind.SECRETARIAT.value and UserId(user) not in await self.presence.joined(room_id):
+                if kind != RoomKind.SECRETARIAT.value and not await self.presence.is_joined(room_id, user):
                     await self.presence.invite(room_id, user)
         await self.audit.record("assembly.seats", at=self.clock(), reason=f"{slug}: {reason}")
         await self.enforce_all(slugs=[slug])
@@ -250,19 +264,29 @@ class AssembliesFeature:
             await self.enforce_all(slugs=report.plan.affected_slugs)
         return report
 
-    async def sync_all(self, slugs: Iterable[str] | None = None) -> dict[str, dict[str, list[Drift]]]:
-        """Repair drift in every room (of ``slugs``) and run enforcement; returns what was repaired."""
+    async def sync_all(self, slugs: Iterable[str] | None = None, *,
+                       sweep: bool = False) -> dict[str, dict[str, list[Drift]]]:
+        """Repair drift in every room (of ``slugs``); returns what was repaired.
+
+        People are then checked again where drift was repaired (a room that was open to anyone may
+        have let someone in), so the cost beyond reading the rooms' state follows the drift found,
+        not members × rooms; ``sweep`` checks everyone in ``slugs`` (or everywhere) instead, as at
+        start-up. The periodic sweep checks everyone anyway."""
         repaired: dict[str, dict[str, list[Drift]]] = {}
+        wanted = set(slugs) if slugs is not None else None
         async with self.registry.lock:
             # Re-read: `harmony-matrix import` may have changed the registry while we run.
             federation = await self.refresh()
             for assembly in federation.topological_order():
-                if slugs is not None and assembly.slug not in slugs:
+                if wanted is not None and assembly.slug not in wanted:
                     continue
                 fixed = await self.provisioner.reconcile(assembly.slug, federation)
                 if fixed:
                     repaired[assembly.slug] = fixed
-        await self.enforce_all(slugs)
+        if sweep:
+            await self.enforce_all(wanted)
+        elif repaired:
+            await self.enforce_all(repaired)
         return repaired
 
     async def enforce_all(self, slugs: Iterable[str] | None = None) -> None:
@@ -292,13 +316,14 @@ class AssembliesFeature:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         # Work that calls the server again is done outside the batch, so one slow decision does
         # not hold up the sync loop; errors are logged, never raised into the dispatcher. The task
         # wraps the coroutine itself, so a task cancelled at shutdown closes it cleanly.
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -308,7 +333,8 @@ class AssembliesFeature:
     async def on_member(self, room_id: str, event: RoomMemberEvent) -> None:
         """A knock asks to come in; a join is checked (and may invite to automatic assemblies);
         leaving a space re-checks the person everywhere (participation may have ended)."""
-        room = await self.registry.store.room(room_id)
+        self.presence.note_membership(room_id, event.state_key, event.membership)
+        room = await self.registry.room(room_id)
         if room is None or event.state_key == self.presence.bot:
             return
         user = event.state_key
@@ -328,7 +354,7 @@ class AssembliesFeature:
         event_type = event.source.get("type") if hasattr(event, "source") else None
         if event_type not in GUARDED_TYPES:
             return
-        room = await self.registry.store.room(room_id)
+        room = await self.registry.room(room_id)
         if room is None or room.slug not in self.registry.current:
             return
         self._spawn(self.enforcer.revert(room, sender=event.sender, event_type=event_type,

@@ -26,7 +26,7 @@ class AssemblyPermissions:
 
     async def room_context(self, room_id: RoomId) -> RoomContext:
         """Which assembly (and which of its rooms) ``room_id`` is, or whether it is a direct chat."""
-        room = await self.registry.store.room(room_id)
+        room = await self.registry.room(room_id)
         if room is not None:
             return RoomContext(room_id=room_id, is_direct=False, assembly=room.slug, room_kind=room.kind)
         return RoomContext(room_id=room_id, is_direct=await self.direct.is_direct(room_id))

@@ -3,6 +3,13 @@
 "Has this person joined?" is the gateway's answer (``MatrixGateway.current_joined``: the sync cache,
 else the server); nothing here reads nio's cache itself. Log lines name rooms, never people: being
 in an assembly's room can reveal a membership or a declaration.
+
+The answers are kept in an index (room → joined people, person → joined rooms), filled once per room
+from the gateway and then kept current from the membership events the feature receives
+(``note_membership``) and the removals made here: an access check asks "which spaces has this person
+joined?" without building a 10,000-name set per space. ``reload`` re-reads the sync cache (the full
+sweep does, so a membership change that came only as room state, never as a timeline event, is
+picked up there). Rooms the bot has no sync cache of are asked of the server each time, not kept.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ class Presence:
 
     def __init__(self, gateway: MatrixGateway) -> None:
         self.gateway = gateway
+        self._joined: dict[RoomId, set[UserId]] = {}
+        self._rooms_of: dict[UserId, set[RoomId]] = {}
 
     @property
     def bot(self) -> UserId:
@@ -29,13 +38,80 @@ class Presence:
         return self.gateway.user_id
 
     async def joined(self, room_id: str) -> set[UserId]:
-        """Who has joined ``room_id``; a room whose members cannot be read counts as empty."""
-        try:
-            return await self.gateway.current_joined(room_id)
-        except MatrixError as exc:
-            # Asked once per space for every decision: a room the bot has lost would flood the log.
-            log.debug("could not read the members of %s: %s", room_id, exc)
-            return set()
+        """Who has joined ``room_id`` (a copy); a room whose members cannot be read counts as empty."""
+        return set(await self._members(RoomId(room_id)))
+
+    async def is_joined(self, room_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` has joined ``room_id`` (no copy of the member list)."""
+        return UserId(user_id) in await self._members(RoomId(room_id))
+
+    async def joined_among(self, room_ids: Iterable[str], user_id: str) -> set[RoomId]:
+        """Which of ``room_ids`` ``user_id`` has joined: from the person's side of the index, once every
+        room asked about is loaded."""
+        rooms = {RoomId(room) for room in room_ids}
+        unindexed = await self.load(rooms)
+        return await self.joined_among_loaded(rooms, user_id, unindexed=unindexed)
+
+    async def load(self, room_ids: Iterable[RoomId]) -> set[RoomId]:
+        """Put ``room_ids`` in the index (those not there yet); returns the ones without a sync cache,
+        which are not kept (``joined_among_loaded`` asks the server about those each time)."""
+        unindexed = set()
+        for room in room_ids:
+            if room not in self._joined:
+                await self._members(room)
+                if room not in self._joined:
+                    unindexed.add(room)
+        return unindexed
+
+    async def joined_among_loaded(self, rooms: set[RoomId], user_id: str, *, unindexed: set[RoomId]) -> set[RoomId]:
+        """``joined_among`` for rooms already ``load``-ed: the person's rooms in the index, intersected
+        (no pass over the rooms: a sweep asks this for every person)."""
+        uid = UserId(user_id)
+        found = self._rooms_of.get(uid, set()) & rooms
+        for room in unindexed:
+            if uid in await self._members(room):
+                found.add(room)
+        return found
+
+    def note_membership(self, room_id: str, user_id: str, membership: str) -> None:
+        """A membership event arrived: keep the index of a loaded room current (``join`` adds; anything
+        else, a leave, kick, ban, invite or knock, means not joined)."""
+        room, user = RoomId(room_id), UserId(user_id)
+        members = self._joined.get(room)
+        if members is None:
+            return  # loaded from the sync cache when first asked, which already has this event
+        if membership == "join":
+            members.add(user)
+            self._rooms_of.setdefault(user, set()).add(room)
+        else:
+            members.discard(user)
+            rooms = self._rooms_of.get(user)
+            if rooms is not None:
+                rooms.discard(room)
+                if not rooms:
+                    del self._rooms_of[user]
+
+    def reload(self) -> None:
+        """Forget the index; each room is read again from the sync cache when next asked."""
+        self._joined.clear()
+        self._rooms_of.clear()
+
+    async def _members(self, room: RoomId) -> set[UserId]:
+        known = self._joined.get(room)
+        if known is not None:
+            return known
+        cached = self.gateway.cached_joined(room)
+        if cached is None:  # no sync cache (the bot is not in the room): the server, not kept
+            try:
+                return await self.gateway.current_joined(room)
+            except MatrixError as exc:
+                # Asked once per space for every decision: a room the bot has lost would flood the log.
+                log.debug("could not read the members of %s: %s", room, exc)
+                return set()
+        self._joined[room] = cached
+        for user in cached:
+            self._rooms_of.setdefault(user, set()).add(room)
+        return cached
 
     async def first_joined(self, room_ids: Iterable[str], user_id: str) -> RoomId | None:
         """The first of ``room_ids`` that ``user_id`` has joined (the sync cache, then the server, so a
@@ -67,6 +143,7 @@ class Presence:
         """Kick ``user_id`` from ``room_id`` with a public ``reason``; False when that failed."""
         try:
             await self.gateway.kick(room_id, user_id, reason=reason)
+            self.note_membership(room_id, user_id, "leave")
             return True
         except MatrixError as exc:
             log.warning("could not remove someone from %s: %s", room_id, exc)

@@ -118,9 +118,9 @@ class Provisioner:
     """Creates and repairs the rooms of assemblies. Stateless apart from its collaborators."""
 
     def __init__(self, *, gateway: MatrixGateway, registry: RegistryStore, audit: AuditLog,
-                 clock: Clock) -> None:
+                 clock: Clock, presence: Presence | None = None) -> None:
         self.gateway = gateway
-        self.presence = Presence(gateway)
+        self.presence = presence or Presence(gateway)
         self.registry = registry
         self.aliases = Aliases(gateway=gateway, registry=registry)
         self.audit = audit
@@ -358,10 +358,9 @@ class Provisioner:
         """
         if not assembly.officers:
             return 0
-        joined = await self.presence.joined(secretariat)
         invited = 0
         for officer in assembly.officers:
-            if officer in joined or await self.presence.is_invited(secretariat, officer):
+            if await self.presence.is_joined(secretariat, officer) or await self.presence.is_invited(secretariat, officer):
                 continue
             if await self.presence.invite(secretariat, officer):
                 invited += 1

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,11 +40,15 @@ log = logging.getLogger(__name__)
 
 #: ``callback(room_id, event)`` for a nio event of a registered class.
 EventCallback = Callable[[RoomId, Any], Awaitable[None]]
+#: ``callback(room_id, events)`` for a run of new events of a class registered with ``on_batch``.
+BatchCallback = Callable[[RoomId, list[Any]], Awaitable[None]]
 #: ``callback(room_id, inviter, is_direct)`` when the bot is invited.
 InviteCallback = Callable[[RoomId, UserId, bool], Awaitable[None]]
 
 # Keep gap filling bounded: after a very long outage we catch up at most this many events per room.
 MAX_GAP_EVENTS = 5000
+#: Events per /messages page when filling a gap (Synapse serves up to 1,000 per page).
+GAP_PAGE = 1000
 
 
 class SyncTokenStore(Protocol):
@@ -60,6 +65,14 @@ class ProcessedEvents(Protocol):
 
     async def mark_processed(self, event_id: EventId, room_id: RoomId, kind: str) -> bool:
         """Record ``event_id`` as handled; False when it already was."""
+        ...
+
+    async def processed_among(self, event_ids: Collection[EventId]) -> set[EventId]:
+        """Which of ``event_ids`` were handled (one read for a run of events)."""
+        ...
+
+    async def mark_processed_many(self, event_ids: Collection[EventId], room_id: RoomId, kind: str) -> None:
+        """Record many events as handled in one write."""
         ...
 
 
@@ -90,6 +103,13 @@ class _Route:
     event_types: tuple[type, ...]
     callback: EventCallback
     include_own: bool = False
+
+
+@dataclass
+class _BatchRoute:
+    event_types: tuple[type, ...]
+    batch: BatchCallback
+    single: EventCallback
 
 
 @dataclass
@@ -130,6 +150,7 @@ class Dispatcher:
         self.processed = processed
         self.settings = settings or SyncSettings()
         self._routes: list[_Route] = []
+        self._batch_routes: list[_BatchRoute] = []
         self._invite_callbacks: list[InviteCallback] = []
         self._batch_callbacks: list[Callable[[], Awaitable[None]]] = []
         self.token: str | None = None
@@ -140,6 +161,16 @@ class Dispatcher:
         """Call ``callback(room_id, event)`` for new events of these nio classes."""
         types = event_types if isinstance(event_types, tuple) else (event_types,)
         self._routes.append(_Route(types, callback, include_own))
+
+    def on_batch(self, event_types: type | tuple[type, ...], batch: BatchCallback, *, single: EventCallback) -> None:
+        """Hand runs of new events of these nio classes (others' only) to ``batch(room_id, events)`` at
+        once: a catch-up's thousands of reactions are then stored in a few writes, not one event at a
+        time. A run is consecutive in the timeline (whatever comes between is handled in between, so
+        the order of events is kept); it is deduplicated and marked processed in one read and one
+        write. If ``batch`` raises, the run is handled again one event at a time by ``single``, each
+        failure isolated as for any event."""
+        types = event_types if isinstance(event_types, tuple) else (event_types,)
+        self._batch_routes.append(_BatchRoute(types, batch, single))
 
     def on_invite(self, callback: InviteCallback) -> None:
         """Call ``callback(room_id, inviter, is_direct)`` when the bot is invited to a room."""
@@ -181,6 +212,7 @@ class Dispatcher:
             await self.crypto.upkeep()  # the device's keys are on the server before anyone needs them
         # nio handles the response before returning it: to-device events (room keys) first, then it
         # decrypts the timelines with them.
+        asked = time.monotonic()
         response = await self.client.sync(
             timeout=0 if first else self.settings.timeout_ms,
             sync_filter=sync_filter(self.settings.timeline_limit),
@@ -190,6 +222,8 @@ class Dispatcher:
         if not isinstance(response, SyncResponse):
             raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
                               errcode=str(getattr(response, "status_code", "M_UNKNOWN")))
+        if first:
+            log.debug("first sync answered in %.0f ms", (time.monotonic() - asked) * 1000)
         if self.crypto is not None:
             await self.crypto.upkeep()  # devices of new members are known before any reply is encrypted
         stats = BatchStats()
@@ -241,7 +275,11 @@ class Dispatcher:
             events.extend(info.timeline.events)
             if self.crypto is not None:
                 events = await self.crypto.prepare(room_id, events)
+            started = time.monotonic()
             await self.dispatch_events(room_id, events, stats)
+            if len(events) > 100:
+                log.debug("handled %d events of %s in %.0f ms", len(events), room_id,
+                          (time.monotonic() - started) * 1000)
 
     async def _fill_gap(self, room_id: RoomId, prev_batch: str, since: str) -> list[Any]:
         """Events between our last token and the start of a limited timeline, oldest first."""
@@ -249,7 +287,8 @@ class Dispatcher:
         start = prev_batch
         while len(collected) < MAX_GAP_EVENTS:
             try:
-                page = await self.gateway.messages(room_id, start=start, end=since, direction="b")
+                page = await self.gateway.messages(room_id, start=start, end=since, direction="b",
+                                                   limit=GAP_PAGE)
             except MatrixError as exc:
                 log.warning("could not fill the gap in %s: %s", room_id, exc)
                 break
@@ -262,14 +301,20 @@ class Dispatcher:
             log.warning("gap in %s is larger than %d events; older ones are not replayed", room_id,
                         MAX_GAP_EVENTS)
         collected.reverse()
+        parsing = time.monotonic()
         # New rooms the bot just created also come as "limited"; only real gaps are worth an INFO line.
         log.log(logging.INFO if collected else logging.DEBUG, "filled a gap of %d events in %s",
                 len(collected), room_id)
-        return [Event.parse_event(raw) for raw in collected]
+        events = [Event.parse_event(raw) for raw in collected]
+        log.debug("parsed the %d events of the gap in %.0f ms", len(events), (time.monotonic() - parsing) * 1000)
+        return events
 
     async def dispatch_events(self, room_id: RoomId, events: Sequence[Any], stats: BatchStats) -> None:
-        """Offer each event to its handlers once; failures are isolated per event."""
+        """Offer each event to its handlers once; failures are isolated per event (``on_batch`` runs:
+        see there)."""
         own = self.gateway.user_id
+        run: list[tuple[EventId, Any, list[_Route]]] = []
+        run_route: _BatchRoute | None = None
         for event in events:
             raw_id = getattr(event, "event_id", None)
             if not raw_id:
@@ -279,28 +324,81 @@ class Dispatcher:
                 continue
             routes = [r for r in self._routes if isinstance(event, r.event_types)
                       and (r.include_own or getattr(event, "sender", None) != own)]
+            batch_route = None
+            if getattr(event, "sender", None) != own:
+                batch_route = next((r for r in self._batch_routes if isinstance(event, r.event_types)), None)
+            if run and batch_route is not run_route:
+                await self._dispatch_run(room_id, run, run_route, stats)
+                run = []
+            if batch_route is not None:
+                run.append((event_id, event, routes))
+                run_route = batch_route
+                continue
             if not routes:
                 continue
             if await self.processed.is_processed(event_id):
                 stats.skipped_duplicates += 1
                 continue
-            ok = True
-            for route in routes:
-                try:
-                    await route.callback(room_id, event)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    ok = False
-                    log.exception("handler %s failed on event %s in %s",
-                                  getattr(route.callback, "__qualname__", route.callback), event_id, room_id)
-            if ok:
-                stats.handled += 1
-            else:
-                stats.failed += 1
-                stats.failed_event_ids.append(event_id)
-            # A failed event is marked too: retrying a handler that throws would only throw again.
+            await self._dispatch_one(room_id, event, event_id, routes, stats)
+        if run:
+            await self._dispatch_run(room_id, run, run_route, stats)
+
+    async def _dispatch_one(self, room_id: RoomId, event: Any, event_id: EventId, routes: Sequence[_Route],
+                            stats: BatchStats, *, mark: bool = True) -> bool:
+        ok = True
+        for route in routes:
+            try:
+                await route.callback(room_id, event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                ok = False
+                log.exception("handler %s failed on event %s in %s",
+                              getattr(route.callback, "__qualname__", route.callback), event_id, room_id)
+        if ok:
+            stats.handled += 1
+        else:
+            stats.failed += 1
+            stats.failed_event_ids.append(event_id)
+        # A failed event is marked too: retrying a handler that throws would only throw again.
+        if mark or not ok:
             await self.processed.mark_processed(event_id, room_id, "handled" if ok else "failed")
+        return ok
+
+    async def _dispatch_run(self, room_id: RoomId, run: list[tuple[EventId, Any, list[_Route]]],
+                            route: _BatchRoute | None, stats: BatchStats) -> None:
+        """A run of events with a batch route: deduplicated in one read, handed to the batch handler,
+        then to each event's other handlers, and marked processed in one write."""
+        assert route is not None
+        done = await self.processed.processed_among([event_id for event_id, _, _ in run])
+        fresh: dict[EventId, tuple[Any, list[_Route]]] = {}
+        for event_id, event, routes in run:
+            if event_id in done or event_id in fresh:
+                stats.skipped_duplicates += 1
+            else:
+                fresh[event_id] = (event, routes)
+        if not fresh:
+            return
+        single = _Route(route.event_types, route.single)
+        try:
+            await route.batch(room_id, [event for event, _ in fresh.values()])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("batch handler %s failed on %d events in %s; handling them one by one",
+                          getattr(route.batch, "__qualname__", route.batch), len(fresh), room_id)
+            for event_id, (event, routes) in fresh.items():
+                if not await self.processed.is_processed(event_id):
+                    await self._dispatch_one(room_id, event, event_id, [single, *routes], stats)
+            return
+        handled = []
+        for event_id, (event, routes) in fresh.items():
+            if not routes:
+                stats.handled += 1
+                handled.append(event_id)
+            elif await self._dispatch_one(room_id, event, event_id, routes, stats, mark=False):
+                handled.append(event_id)
+        await self.processed.mark_processed_many(handled, room_id, "handled")
 
     async def _handle_invites(self, response: SyncResponse) -> None:
         own = self.gateway.user_id

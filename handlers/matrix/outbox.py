@@ -25,7 +25,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -58,6 +58,10 @@ class OutboxRecords(Protocol):
 
     async def add(self, item: OutboundItem, *, at: datetime) -> int:
         """Keep ``item``; returns its ID."""
+        ...
+
+    async def add_many(self, items: Sequence[OutboundItem], *, at: datetime) -> list[int]:
+        """Keep many items at once (one transaction); returns their IDs in order."""
         ...
 
     async def remove(self, item_id: int) -> None:
@@ -191,6 +195,31 @@ class Outbox:
         if waiter is None:
             return None
         return await waiter
+
+    async def submit_many(self, items: Sequence[OutboundItem]) -> None:
+        """Queue many items without waiting for them (a catch-up's redactions): the durable ones are
+        stored in one write, then all are queued; returns once they are."""
+        if self._closed:
+            raise OutboxClosed("not sent: the bot is stopping")
+        fresh: dict[str | None, OutboundItem] = {}
+        for index, item in enumerate(items):
+            key = item.coalesce_key
+            pending = self._by_key.get(key) if key else None
+            if pending is not None:
+                pending.item = coalesce(pending.item, item)
+            elif key is not None and key in fresh:
+                fresh[key] = coalesce(fresh[key], item)
+            else:
+                fresh[key if key is not None else f"\0{index}"] = item
+        queued = list(fresh.values())
+        durable = [index for index, item in enumerate(queued) if item.durable] if self.records is not None else []
+        stored: dict[int, int] = {}
+        if durable and self.records is not None:
+            ids = await self.records.add_many([queued[index] for index in durable], at=self.clock())
+            stored = dict(zip(durable, ids, strict=True))
+        for index, item in enumerate(queued):
+            self._enqueue(item, stored_id=stored.get(index), waiter=None)
+        self._ensure_worker()
 
     async def drain(self) -> None:
         """Wait until everything queued so far has been sent (or refused)."""

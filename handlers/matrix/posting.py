@@ -83,12 +83,20 @@ class Poster:
         return await self.message(room_id, {**content, **keys}, txn_seed=txn_seed, priority=priority)
 
     async def dm(self, user_id: str, text: str, html: str | None = None, *,
-                 txn_seed: str | None = None) -> RoomId:
+                 txn_seed: str | None = None, wait: bool = True) -> RoomId:
         """Tell one person something privately, in their direct chat with the bot (opened if needed).
 
-        Returns the direct chat's room ID."""
+        Returns the direct chat's room ID: with ``wait``, once the message is sent; without, once it
+        is queued and stored (a notice that need not hold up what caused it, like telling a voter why
+        a vote did not count: the outbox sends it, also after a crash, under the same transaction)."""
         room_id = await self.direct.room_for(user_id)
-        await self.notice(room_id, text, html, txn_seed=txn_seed)
+        if wait:
+            await self.notice(room_id, text, html, txn_seed=txn_seed)
+        else:
+            item = OutboundItem(kind=OutboundKind.EVENT, room_id=room_id, priority=Priority.NOTICE,
+                                txn_seed=_seed(txn_seed), event_type=ROOM_MESSAGE,
+                                content=fit_message(notice(text, html)))
+            await self.outbox.submit(item, wait=False)
         return room_id
 
     async def react(self, room_id: str, event_id: str, key: str, *, txn_seed: str | None = None,
@@ -111,6 +119,16 @@ class Poster:
         item = OutboundItem(kind=OutboundKind.REDACTION, room_id=room_id, priority=rank,
                             txn_seed=_seed(txn_seed), redacts=event_id, reason=reason)
         await self.outbox.submit(item, wait=wait)
+
+    async def redact_many(self, redactions: Iterable[tuple[str, str, str | None]]) -> None:
+        """Queue many cosmetic redactions ``(room_id, event_id, reason)`` at once (a catch-up's superseded
+        votes): stored together, each with the transaction ID ``redact:<event_id>``, sent after
+        everything more urgent. Returns once they are queued and stored."""
+        items = [OutboundItem(kind=OutboundKind.REDACTION, room_id=room_id, priority=Priority.COSMETIC,
+                              txn_seed=f"redact:{event_id}", redacts=event_id, reason=reason)
+                 for room_id, event_id, reason in redactions]
+        if items:
+            await self.outbox.submit_many(items)
 
     async def put_state(self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = "", *,
                         priority: Priority = Priority.NOTICE) -> EventId:

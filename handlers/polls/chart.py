@@ -4,6 +4,7 @@ Drawn with matplotlib's Agg backend (no display needed) into PNG bytes, for the 
 image in the timeline (about 400 px wide, half the drawn width): large type, counts as whole numbers,
 the winner marked in words as well as colour, and the runoff panel as wide as the scores panel and on
 the same scale (both count ballots). ``alt_text`` says the same in words for people who cannot see it.
+matplotlib is imported when the first chart is drawn (``_matplotlib``), not when the bot starts.
 """
 
 from __future__ import annotations
@@ -12,17 +13,13 @@ import io
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib
+from harmony_matrix.polls.star import Runoff
 
-matplotlib.use("Agg")
-
-from matplotlib.axes import Axes  # noqa: E402 - after choosing the backend
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.layout_engine import ConstrainedLayoutEngine  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from harmony_matrix.polls.star import Runoff  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # Colour-blind-safe ramp from 0 (grey) to 5 (dark blue); text on the three darkest is white.
 _SCORE_COLOURS = ("#d9d9d9", "#fde0c5", "#f9b98a", "#9ecae1", "#4292c6", "#08519c")
@@ -69,6 +66,11 @@ def results_figure(*, title: str, options: Sequence[str], distribution: Mapping[
     # Short rows: clients also cap the height (Hydrogen at 300 px), and a squat chart is shown wider.
     scores_h = 0.55 * count + 0.75
     runoff_h = 0.45 * 3 + 0.75 if runoff else 0.0
+    _matplotlib()
+    from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.ticker import MaxNLocator
+
     figure = Figure(figsize=(_WIDTH_IN, 1.0 + scores_h + runoff_h), dpi=_DPI, layout="constrained")
     engine = figure.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
@@ -171,3 +173,12 @@ def _sentence(text: str) -> str:
 
 def _short(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _matplotlib() -> None:
+    """Choose matplotlib's Agg backend (no display needed), importing it: here, when the first chart is
+    drawn, not when the bot starts. It is the largest library the bot uses (start-up time and tens of
+    MiB of memory) and many bots never draw a chart between restarts."""
+    import matplotlib
+
+    matplotlib.use("Agg")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -59,9 +60,24 @@ class Electorates:
         facts = await self._facts(electorate, poll, user_id, at=at, sent_in_room=sent_in_room)
         return may_vote(electorate, facts, at=at)
 
+    async def may_vote_many(self, poll: Poll, votes: Sequence[tuple[str, int]], *,
+                            sent_in_room: bool = False) -> list[bool]:
+        """``may_vote`` for many ``(user_id, at)`` of one poll (a catch-up): the facts about each person
+        read once, back to their earliest vote, and the rule applied at each vote's own moment."""
+        electorate = await self.of(poll)
+        earliest: dict[str, int] = {}
+        for user_id, at in votes:
+            earliest[user_id] = min(at, earliest.get(user_id, at))
+        facts = {user_id: await self._facts(electorate, poll, user_id, at=at, sent_in_room=sent_in_room,
+                                            every_space=True)
+                 for user_id, at in earliest.items()}
+        return [may_vote(electorate, facts[user_id], at=at) for user_id, at in votes]
+
     async def _facts(self, electorate: Electorate, poll: Poll, user_id: str, *, at: int,
-                     sent_in_room: bool) -> VoterFacts:
-        """The facts ``electorate`` asks for, and only those (each costs a lookup)."""
+                     sent_in_room: bool, every_space: bool = False) -> VoterFacts:
+        """The facts ``electorate`` asks for, and only those (each costs a lookup). Membership spans are
+        read back to ``at``, so they hold for any later moment too; with ``every_space`` all the
+        electorate's spaces are read (not only up to the first covering ``at``), so they do."""
         if electorate.asks_membership:
             since = await self.members.member_since(user_id)
             return VoterFacts(spans=(Span(timestamp_ms(since)),) if since is not None else ())
@@ -77,7 +93,7 @@ class Electorates:
             if space:
                 found = await self._joined_spans(space, user_id, at=at)
                 spans.extend(found)
-                if any(span.covers(at) for span in found):
+                if not every_space and any(span.covers(at) for span in found):
                     break  # one space is enough; the rest would cost a request each
         return VoterFacts(spans=tuple(spans))
 

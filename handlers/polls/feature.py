@@ -90,8 +90,8 @@ class PollsFeature:
                              tz=self.settings.tz, default_eligibility=default)]
 
     def register(self, dispatcher: Dispatcher) -> None:
-        """Reactions are votes; redactions withdraw them."""
-        dispatcher.on(ReactionEvent, self.voting.on_reaction)
+        """Reactions are votes (in runs: a catch-up's are stored in batches); redactions withdraw them."""
+        dispatcher.on_batch(ReactionEvent, self.voting.on_reactions, single=self.voting.on_reaction)
         dispatcher.on(RedactionEvent, self.voting.on_redaction)
         dispatcher.on(RedactedEvent, self.voting.on_redacted)
 

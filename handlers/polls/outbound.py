@@ -52,10 +52,17 @@ class PollOutbound:
             return False
         return True
 
+    async def redact_many(self, redactions: list[tuple[str, str, str]]) -> None:
+        """Queue many ``redact`` at once ``(room_id, event_id, reason)``: a catch-up's superseded votes,
+        stored in one write."""
+        await self.poster.redact_many(redactions)
+
     async def tell(self, user_id: str, text: str, *, txn_seed: str) -> bool:
-        """Tell ``user_id`` something in their direct chat with the bot; False (logged) when it failed."""
+        """Tell ``user_id`` something in their direct chat with the bot: queued (and stored) for the
+        outbox, not waited for; False (logged) when even that failed, e.g. no direct chat could be
+        opened."""
         try:
-            await self.poster.dm(user_id, text, txn_seed=txn_seed)
+            await self.poster.dm(user_id, text, txn_seed=txn_seed, wait=False)
         except MatrixError as exc:
             log.warning("could not send a private notice (%s): %s", txn_seed.split(":", 1)[0], exc.errcode)
             return False

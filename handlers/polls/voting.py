@@ -33,7 +33,14 @@ from harmony_matrix.errors import UserError
 from harmony_matrix.event_types import REACTION
 from harmony_matrix.polls.arguments import parse_ballot
 from harmony_matrix.polls.poll import Poll, option_letter, poll_ref, timestamp_ms
-from harmony_matrix.polls.reactions import FROM_DM, CountedReaction, VoteOutcome, score_of_key, settle_vote
+from harmony_matrix.polls.reactions import (
+    FROM_DM,
+    CountedReaction,
+    VoteOutcome,
+    score_of_key,
+    settle_vote,
+    settle_votes,
+)
 from harmony_matrix.when import format_local
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,63 @@ class PollVoting:
             return
         await self.judge(poll, CountedReaction(event_id=event.event_id, voter=event.sender, option=position,
                                                score=score, ts=int(event.server_timestamp)))
+
+    async def on_reactions(self, room_id: str, events: list[ReactionEvent]) -> None:
+        """Many reactions at once (a catch-up delivers thousands): the option messages looked up in one
+        read, each poll's votes judged together (``judge_many``). The same rules as ``on_reaction``."""
+        keyed = [(event, score) for event in events if (score := score_of_key(event.key)) is not None]
+        if not keyed:
+            return
+        options = await self.store.options_by_events({event.reacts_to for event, _ in keyed})
+        polls: dict[int, tuple[Poll, list[CountedReaction]]] = {}
+        for event, score in keyed:
+            found = options.get(event.reacts_to)
+            if found is None or found[0].room_id != room_id:
+                continue
+            poll, position = found
+            if poll.secret:
+                await self.on_reaction(room_id, event)
+                continue
+            polls.setdefault(poll.number, (poll, []))[1].append(CountedReaction(
+                event_id=event.event_id, voter=event.sender, option=position, score=score,
+                ts=int(event.server_timestamp)))
+        for poll, votes in polls.values():
+            await self.judge_many(poll, votes)
+
+    async def judge_many(self, poll: Poll, votes: list[CountedReaction]) -> None:
+        """``judge`` for many reactions of one poll, in their order: eligibility at each one's own
+        moment (the facts about each voter read once), the taken ones stored in one transaction and
+        settled as if one by one (``reactions.settle_votes``), the redactions of what they supersede
+        queued in one write; refusals go the way of ``judge``."""
+        eligible = await self.electorates.may_vote_many(poll, [(vote.voter, vote.ts) for vote in votes],
+                                                        sent_in_room=True)
+        taken: list[CountedReaction] = []
+        refused: list[tuple[CountedReaction, str]] = []
+        for vote, ok in zip(votes, eligible, strict=True):
+            if not poll.takes_votes_at(vote.ts):
+                refused.append((vote, "closed"))
+            elif not ok:
+                refused.append((vote, "not-eligible"))
+            else:
+                taken.append(vote)
+        outcomes: dict[str, VoteOutcome] = {}
+
+        def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+            outcomes.update(settle_votes(stored, live))  # stored and settled in one transaction
+            return {event_id for outcome in outcomes.values() for event_id in outcome.superseded}
+
+        stored = await self.store.add_reactions(poll.number, taken, settle=settle)
+        redactions: list[tuple[str, str, str]] = []
+        for vote in stored:
+            outcome = outcomes[vote.event_id]
+            redactions.extend((poll.room_id, older, reasons.REPLACED) for older in outcome.replaced)
+            if not outcome.counts:
+                redactions.append((poll.room_id, vote.event_id, reasons.OUTDATED))
+        await self.outbound.redact_many(redactions)
+        for vote, reason in refused:
+            if await self.store.refuse(poll.number, vote, reason):
+                await self.remove_refused(poll, vote.event_id)
+                await self._tell_once(poll, vote.voter, reason)
 
     async def judge(self, poll: Poll, vote: CountedReaction) -> str:
         """Take or refuse a reaction in ``poll``'s room: the one path for reactions seen live and for

@@ -42,6 +42,15 @@ class SeatReader:
         now = self._clock()
         return frozenset(s.assembly for s in await self._seats.seats(user=user_id) if s.current(now))
 
+    async def seat_holders(self) -> dict[str, frozenset[str]]:
+        """Everyone holding a seat within its term → the assemblies where."""
+        now = self._clock()
+        found: dict[str, set[str]] = {}
+        for seat in await self._seats.seats():
+            if seat.current(now):
+                found.setdefault(seat.user, set()).add(seat.assembly)
+        return {user: frozenset(slugs) for user, slugs in found.items()}
+
     async def seat_moderators(self, slug: str) -> frozenset[str]:
         """Seat holders of ``slug`` whose draw gave them moderator power, within their term."""
         now = self._clock()
@@ -81,6 +90,10 @@ class Seats:
     async def seated_in(self, user_id: str) -> frozenset[str]:
         """Assemblies where ``user_id`` holds a seat within its term."""
         return await SeatReader(self.stores.seats, self.clock).seated_in(user_id)
+
+    async def seat_holders(self) -> dict[str, frozenset[str]]:
+        """Everyone holding a seat within its term → the assemblies where."""
+        return await SeatReader(self.stores.seats, self.clock).seat_holders()
 
     async def seat_moderators(self, slug: str) -> frozenset[str]:
         """Seat holders of ``slug`` whose draw gave them moderator power, within their term."""

@@ -17,7 +17,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harmony_matrix.polls.star import MAX_SCORE, MIN_SCORE
@@ -31,6 +31,7 @@ __all__ = [
     "missing_seed_keys",
     "score_of_key",
     "settle_vote",
+    "settle_votes",
 ]
 
 KEYCAP = "\u20e3"
@@ -151,3 +152,23 @@ def settle_vote(vote: CountedReaction, live: Iterable[CountedReaction]) -> VoteO
     superseded = tuple(r.event_id for r in [*same, vote] if r.event_id in built.superseded)
     replaced = tuple(r.event_id for r in same if r.event_id in built.superseded and r.source == FROM_REACTION)
     return VoteOutcome(counts=vote.event_id not in built.superseded, superseded=superseded, replaced=replaced)
+
+
+def settle_votes(votes: Sequence[CountedReaction],
+                 live: Iterable[CountedReaction]) -> dict[str, VoteOutcome]:
+    """:func:`settle_vote` for many new ``votes`` at once (a catch-up stores them in one go), in the order
+    given, as if each had been stored and settled before the next: ``live`` are the votes counting
+    before the first of them. Returns each new vote's outcome by event ID; the union of their
+    ``superseded`` is what the store marks."""
+    pairs: dict[tuple[str, int], list[CountedReaction]] = {}
+    for reaction in live:
+        pairs.setdefault((reaction.voter, reaction.option), []).append(reaction)
+    outcomes: dict[str, VoteOutcome] = {}
+    for vote in votes:
+        key = (vote.voter, vote.option)
+        current = pairs.get(key, [])
+        outcome = settle_vote(vote, current)
+        outcomes[vote.event_id] = outcome
+        gone = set(outcome.superseded)
+        pairs[key] = [r for r in [*current, vote] if r.event_id not in gone]
+    return outcomes

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import highspy
+from typing import TYPE_CHECKING
 
 from harmony_matrix.sortition.errors import SolverFailure
 
+if TYPE_CHECKING:
+    import highspy
+
 __all__ = ["INF", "LinearProgram", "Solution", "load", "new_highs", "run", "solve"]
 
-INF = highspy.kHighsInf
+#: HiGHS's infinity (``highspy.kHighsInf`` is IEEE infinity). highspy, and numpy with it, is imported
+#: only when a draw is solved: a running bot need not carry either until then.
+INF = float("inf")
 
 # Feasibility and optimality tolerances tighter than HiGHS's defaults (1e-7): the algorithm compares LP
 # values against each other at 1e-7 (see leximin.EPS), so the solver must be an order more precise.
@@ -70,6 +74,8 @@ class Solution:
 
 def new_highs(*, ipm: bool = False) -> highspy.Highs:
     """A quiet, single-threaded, seeded HiGHS instance (simplex unless ``ipm``)."""
+    import highspy
+
     highs = highspy.Highs()  # type: ignore[no-untyped-call]  # highspy leaves Highs.__init__ unannotated
     options: dict[str, bool | int | float | str] = {
         "output_flag": False,
@@ -88,6 +94,8 @@ def new_highs(*, ipm: bool = False) -> highspy.Highs:
 
 def load(highs: highspy.Highs, program: LinearProgram) -> None:
     """Pass ``program`` to ``highs`` (replacing any model it had)."""
+    import highspy
+
     lp = highspy.HighsLp()
     lp.num_col_ = len(program.cost)
     lp.num_row_ = len(program.rows)
@@ -124,6 +132,8 @@ def run(highs: highspy.Highs, *, what: str) -> Solution | None:
     Any other outcome (unbounded, a limit reached, a numerical failure) is a :class:`SolverFailure`
     naming ``what`` was being solved: the callers only pose bounded problems.
     """
+    import highspy
+
     highs.run()
     status = highs.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:

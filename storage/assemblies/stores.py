@@ -7,6 +7,7 @@ admissions, warnings and direct rooms. Nothing here logs.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from storage.assemblies.models import (
     PendingDeclaration,
     RegistryGeneration,
 )
+from storage.batches import chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -120,6 +122,15 @@ class AssemblyRegistryStore:
         return None if row is None else _room(row)
 
 
+async def _slugs_by_user(model: Any, user_ids: Collection[UserId], scope: ContextScope) -> dict[UserId, frozenset[str]]:
+    found: dict[UserId, set[str]] = {}
+    with scope():
+        for chunk in chunks(user_ids):
+            for user, slug in await model.filter(user_id__in=chunk).values_list("user_id", "slug"):
+                found.setdefault(UserId(user), set()).add(str(slug))
+    return {user: frozenset(slugs) for user, slugs in found.items()}
+
+
 def _room(row: AssemblyRoomRow) -> AssemblyRoom:
     return AssemblyRoom(row.slug, RoomKind(row.kind), RoomId(row.room_id), row.room_version, row.alias)
 
@@ -185,6 +196,15 @@ class AssemblyPeopleStore:
         with self._scope():
             await Admission.filter(user_id=user_id, slug=slug).delete()
 
+    async def declarations_of(self, user_ids: Collection[UserId]) -> dict[UserId, frozenset[str]]:
+        """``person → slugs declared``, for those of ``user_ids`` who declared anything (one read per
+        chunk of people, for a sweep)."""
+        return await _slugs_by_user(Declaration, user_ids, self._scope)
+
+    async def admissions_of(self, user_ids: Collection[UserId]) -> dict[UserId, frozenset[str]]:
+        """``person → slugs admitted to``, for those of ``user_ids`` admitted anywhere."""
+        return await _slugs_by_user(Admission, user_ids, self._scope)
+
     async def admitted(self, user_id: UserId) -> frozenset[str]:
         """Slugs a secretary admitted ``user_id`` to."""
         with self._scope():
@@ -204,6 +224,15 @@ class AssemblyPeopleStore:
         with self._scope():
             row = await EnforcementWarning.get_or_none(user_id=user_id, room_id=room_id)
         return None if row is None else row.warned_at
+
+    async def warnings_in(self, room_ids: Collection[RoomId]) -> dict[tuple[UserId, RoomId], datetime]:
+        """Every warning standing in ``room_ids``: ``(person, room) → when``."""
+        found: dict[tuple[UserId, RoomId], datetime] = {}
+        with self._scope():
+            for chunk in chunks(room_ids):
+                for row in await EnforcementWarning.filter(room_id__in=chunk):
+                    found[(UserId(row.user_id), RoomId(row.room_id))] = row.warned_at
+        return found
 
     async def clear_warning(self, user_id: UserId, room_id: RoomId) -> None:
         with self._scope():

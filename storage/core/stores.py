@@ -6,6 +6,7 @@ duration of each call, so several Databases can be open in one process.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -14,6 +15,7 @@ from tortoise.transactions import in_transaction
 from harmony_matrix.ids import EventId, RoomId, UserId
 from storage.core.models import AuditRecord, DirectChat, LoginSession, PartyMember, ProcessedEvent, SyncToken
 from storage.core.types import AuditEntry, BotSession
+from storage.batches import ROWS_PER_INSERT, chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -71,6 +73,25 @@ class ProcessedEventStore:
             except IntegrityError:
                 return False
         return True
+
+    async def processed_among(self, event_ids: Collection[EventId]) -> set[EventId]:
+        """Which of ``event_ids`` were marked processed (one read for a batch)."""
+        found: set[EventId] = set()
+        with self._scope():
+            for chunk in chunks(event_ids):
+                found.update(EventId(str(e)) for e in await ProcessedEvent.filter(event_id__in=chunk)
+                             .values_list("event_id", flat=True))
+        return found
+
+    async def mark_processed_many(self, event_ids: Collection[EventId], room_id: RoomId, kind: str) -> None:
+        """Record many events as handled in one transaction; those already recorded stay as they were."""
+        when = datetime.now(UTC)
+        with self._scope():
+            # One INSERT … ON CONFLICT DO NOTHING (SQLite: INSERT OR IGNORE): the unique event ID keeps
+            # the first record of an event, as mark_processed does.
+            await ProcessedEvent.bulk_create([
+                ProcessedEvent(event_id=event_id, room_id=room_id, kind=kind, processed_at=when)
+                for event_id in dict.fromkeys(event_ids)], ignore_conflicts=True, batch_size=ROWS_PER_INSERT)
 
     async def prune(self, older_than: datetime) -> int:
         """Forget events processed before ``older_than``; returns how many were forgotten.
@@ -173,6 +194,14 @@ class MemberStore:
         """Whether ``user_id`` is a registered member."""
         with self._scope():
             return await PartyMember.exists(user_id=user_id)
+
+    async def members_among(self, user_ids: Collection[str]) -> frozenset[str]:
+        """Which of ``user_ids`` are registered members (a few queries for many people: a sweep)."""
+        found: set[str] = set()
+        with self._scope():
+            for chunk in chunks(user_ids):
+                found.update(str(user) for user in await PartyMember.filter(user_id__in=chunk).values_list("user_id", flat=True))
+        return frozenset(found)
 
     async def member_since(self, user_id: str) -> datetime | None:
         """When ``user_id`` was registered (the registration in force), or None if they are not a member."""

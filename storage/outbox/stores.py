@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
+
+from tortoise.transactions import in_transaction
 
 from harmony_matrix.outbound import OutboundItem, OutboundKind, Priority, StoredOutbound
 from storage.outbox.models import OutboxRecord
@@ -25,6 +28,15 @@ class OutboxStore:
                 event_type=item.event_type, content=json.dumps(dict(item.content), ensure_ascii=False),
                 state_key=item.state_key, redacts=item.redacts, reason=item.reason, queued_at=as_utc(at, "at"))
         return int(row.id)
+
+    async def add_many(self, items: Sequence[OutboundItem], *, at: datetime) -> list[int]:
+        """Keep many items in one transaction (a catch-up's redactions); returns their IDs in order."""
+        ids = []
+        with self._scope():
+            async with in_transaction():
+                for item in items:
+                    ids.append(await self.add(item, at=at))
+        return ids
 
     async def remove(self, item_id: int) -> None:
         """Forget item ``item_id`` (sent, or refused for good); forgetting it twice is a no-op."""

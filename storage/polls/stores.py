@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +31,7 @@ from storage.polls.models import (
     SecretBallotRow,
     ToldRow,
 )
+from storage.batches import ROWS_PER_INSERT, chunks
 from storage.scope import ContextScope
 from storage.timestamps import as_utc, as_utc_or_none
 
@@ -126,6 +127,18 @@ class PollStore:
             row = await PollRow.get(id=option.poll_id)
             return await self._poll(row), option.position
 
+    async def options_by_events(self, event_ids: Collection[str]) -> dict[str, tuple[Poll, int]]:
+        """``option_by_event`` for many event IDs at once: those that are option messages → (poll, position)."""
+        found: dict[str, tuple[Poll, int]] = {}
+        polls: dict[int, Poll] = {}
+        with self._scope():
+            for chunk in chunks(sorted(set(event_ids))):
+                for option in await PollOptionRow.filter(event_id__in=chunk):
+                    if option.poll_id not in polls:
+                        polls[option.poll_id] = await self._poll(await PollRow.get(id=option.poll_id))
+                    found[str(option.event_id)] = (polls[option.poll_id], option.position)
+        return found
+
     async def close(self, number: int, *, closed_at: datetime, result: PollResult) -> bool:
         """Mark the poll closed with its result; unlink secret ballots from voters (copy the scores to
         anonymous ballots in random order, delete the linked rows) in the same transaction.
@@ -170,6 +183,42 @@ class PollStore:
                                                 withdrawn=False, superseded=False,
                                                 refused=None).order_by("ts", "event_id")
         return tuple(_counted(row) for row in rows)
+
+    async def add_reactions(self, number: int, reactions: Sequence[CountedReaction], *,
+                            settle: Callable[[tuple[CountedReaction, ...], tuple[CountedReaction, ...]],
+                                             Collection[str]]) -> tuple[CountedReaction, ...]:
+        """Store many votes in one transaction (a catch-up) and mark superseded, in the same transaction,
+        what ``settle(stored, live_before)`` names (the handler's rule, ``reactions.settle_votes``):
+        ``stored`` are the votes stored now (in the order given; those stored before, replays, left
+        out), ``live_before`` the votes of the same voters on the same options that counted before
+        them. Returns ``stored``."""
+        if not reactions:
+            return ()
+        with self._scope():
+            async with in_transaction():
+                known: set[str] = set()
+                for chunk in chunks([r.event_id for r in reactions]):
+                    known.update(str(e) for e in await ReactionRow.filter(event_id__in=chunk)
+                                 .values_list("event_id", flat=True))
+                fresh: dict[str, CountedReaction] = {}
+                for reaction in reactions:
+                    if reaction.event_id not in known:
+                        fresh.setdefault(reaction.event_id, reaction)
+                pairs = {(r.voter, r.option) for r in fresh.values()}
+                live: list[CountedReaction] = []
+                for chunk in chunks(sorted({voter for voter, _ in pairs})):
+                    rows = await ReactionRow.filter(poll_id=number, voter__in=chunk, withdrawn=False,
+                                                    superseded=False, refused=None).order_by("ts", "event_id")
+                    live.extend(_counted(row) for row in rows if (row.voter, row.position) in pairs)
+                await ReactionRow.bulk_create([
+                    ReactionRow(event_id=r.event_id, poll_id=number, position=r.option, voter=r.voter,
+                                score=r.score, ts=r.ts, source=r.source) for r in fresh.values()],
+                    batch_size=ROWS_PER_INSERT)
+                stored = tuple(fresh.values())
+                superseded = sorted(settle(stored, tuple(live)))
+                for chunk in chunks(superseded):
+                    await ReactionRow.filter(event_id__in=chunk).update(superseded=True)
+        return stored
 
     async def refuse(self, number: int, reaction: CountedReaction, reason: str) -> bool:
         """Store a vote as refused (``reason``: why), so it is never counted later. True when the event

@@ -4,6 +4,7 @@ the feature declares (``handlers.assemblies.stores``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,16 @@ class MemoryPeopleStore:
 
     async def warned_at(self, user_id: UserId, room_id: RoomId) -> datetime | None:
         return self.warnings.get((user_id, room_id))
+
+    async def declarations_of(self, user_ids: Collection[UserId]) -> dict[UserId, frozenset[str]]:
+        return {user: slugs for user in user_ids if (slugs := await self.declared(user))}
+
+    async def admissions_of(self, user_ids: Collection[UserId]) -> dict[UserId, frozenset[str]]:
+        return {user: slugs for user in user_ids if (slugs := await self.admitted(user))}
+
+    async def warnings_in(self, room_ids: Collection[RoomId]) -> dict[tuple[UserId, RoomId], datetime]:
+        rooms = set(room_ids)
+        return {(UserId(user), RoomId(room)): at for (user, room), at in self.warnings.items() if room in rooms}
 
     async def clear_warning(self, user_id: UserId, room_id: RoomId) -> None:
         self.warnings.pop((user_id, room_id), None)

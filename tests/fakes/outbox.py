@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,10 @@ class MemoryOutboxStore:
         item_id = next(self._ids)
         self.items[item_id] = StoredOutbound(id=item_id, item=item, queued_at=as_utc(at, "at"))
         return item_id
+
+    async def add_many(self, items: Sequence[OutboundItem], *, at: datetime) -> list[int]:
+        """Keep many items; returns their IDs in order."""
+        return [await self.add(item, at=at) for item in items]
 
     async def remove(self, item_id: int) -> None:
         """Forget item ``item_id``; forgetting it twice is a no-op."""

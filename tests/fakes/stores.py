@@ -8,6 +8,7 @@ each fits the Protocol its real store fills.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -60,6 +61,15 @@ class MemoryProcessedEvents:
         self.records[event_id] = ProcessedRecord(room_id=room_id, kind=kind, at=when)
         return True
 
+    async def processed_among(self, event_ids: Collection[EventId]) -> set[EventId]:
+        """Which of ``event_ids`` were marked processed."""
+        return {event_id for event_id in event_ids if event_id in self.records}
+
+    async def mark_processed_many(self, event_ids: Collection[EventId], room_id: RoomId, kind: str) -> None:
+        """Record many events; those already recorded stay as they were."""
+        for event_id in event_ids:
+            await self.mark_processed(event_id, room_id, kind)
+
     async def prune(self, older_than: datetime) -> int:
         """Forget events processed before ``older_than``; returns how many were forgotten."""
         cutoff = as_utc(older_than, "older_than")
@@ -101,6 +111,10 @@ class MemoryMemberStore:
     async def is_member(self, user_id: str) -> bool:
         """Whether ``user_id`` is a registered member."""
         return user_id in self.members
+
+    async def members_among(self, user_ids: Collection[str]) -> frozenset[str]:
+        """Which of ``user_ids`` are registered members."""
+        return frozenset(user for user in user_ids if user in self.members)
 
     async def add(self, user_id: str, *, by: str, at: datetime) -> bool:
         """Register a member; False if they already were one."""

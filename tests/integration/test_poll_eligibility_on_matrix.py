@@ -111,17 +111,20 @@ async def test_a_refused_reaction_stays_uncounted_and_a_reaction_after_registrat
 
     # Missed live (as if the bot were down): the recount at close will be the first to see it.
     store = app.features["polls"].store
-    real_lookup = store.option_by_event
+    real_lookup, real_lookups = store.option_by_event, store.options_by_events
 
     async def blind(event_id: str) -> None:
         return None
 
-    store.option_by_event = blind
+    async def blind_many(event_ids: object) -> dict[str, object]:  # the lookup of a run of reactions
+        return {}
+
+    store.option_by_event, store.options_by_events = blind, blind_many
     try:
         missed_early = await missed.react(room, no, "1" + VS)
         await admin.send_and_wait_reply(room, f"!h poll show #{poll.number}", from_user=bot)  # handled by now
     finally:
-        store.option_by_event = real_lookup
+        store.option_by_event, store.options_by_events = real_lookup, real_lookups
 
     # Registered by an admin in a DM, both react again: these count.
     await _register(admin, admin_dm, bot, newcomer.user_id)

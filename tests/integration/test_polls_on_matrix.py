@@ -334,17 +334,20 @@ async def test_the_recount_at_close_reconciles_and_records_differences(poll_bot)
     v1, v2 = poll_bot["voters"][:2]
     poll = await _start_poll(admin, room, bot, "Recount? | Yes | No", app)
     store = feature.store
-    real_lookup = store.option_by_event
+    real_lookup, real_lookups = store.option_by_event, store.options_by_events
 
     async def blind(event_id: str):  # the bot "misses" every reaction while this is in place
         return None
 
-    store.option_by_event = blind
+    async def blind_many(event_ids):  # and every run of reactions
+        return {}
+
+    store.option_by_event, store.options_by_events = blind, blind_many
     try:
         missed = await v1.react(room, poll.options[0].event_id, "4" + VS)
         await _settle(admin, room, bot, poll.number)
     finally:
-        store.option_by_event = real_lookup
+        store.option_by_event, store.options_by_events = real_lookup, real_lookups
     # A vote the database counts but the server no longer has (its redaction was never seen).
     await store.add_reaction(poll.number, CountedReaction(event_id="$gone:localhost", voter=v2.user_id,
                                                           option=1, score=5, ts=1))

@@ -104,3 +104,24 @@ async def test_every_change_raises_the_generation_and_rooms_keep_their_alias(db:
     room = await db.assemblies.room("!space")
     assert room is not None and room.alias == "#party:example.org"
     assert [r.alias for r in await db.assemblies.all_rooms()] == ["#party:example.org"]
+
+
+async def test_a_sweep_reads_everyones_facts_in_a_few_queries(db: Database) -> None:
+    """The bulk reads of a sweep (issue 13) give what the one-person reads give, for many people."""
+    people = [UserId(f"@bulk{n}:x") for n in range(1200)]  # more than one IN (...) chunk
+    await db.assembly_people.declare(people[0], "das", at=NOW)
+    await db.assembly_people.declare(people[0], "tla", at=NOW)
+    await db.assembly_people.declare(people[1100], "das", at=NOW)
+    await db.assembly_people.admit(people[5], "council", by=UserId("@sec:x"), at=NOW)
+    await db.assembly_people.warn(people[7], RoomId("!a:x"), "das", at=NOW)
+    await db.assembly_people.warn(people[7], RoomId("!b:x"), "das", at=NOW)
+    await db.members.add(people[3], by="@sec:x", at=NOW)
+    await db.members.add(people[1150], by="@sec:x", at=NOW)
+    declared = await db.assembly_people.declarations_of(people)
+    assert declared == {people[0]: frozenset({"das", "tla"}), people[1100]: frozenset({"das"})}
+    assert await db.assembly_people.admissions_of(people) == {people[5]: frozenset({"council"})}
+    warnings = await db.assembly_people.warnings_in([RoomId("!a:x"), RoomId("!c:x")])
+    assert list(warnings) == [(people[7], RoomId("!a:x"))]
+    assert warnings[(people[7], RoomId("!a:x"))] == await db.assembly_people.warned_at(people[7], RoomId("!a:x"))
+    assert await db.members.members_among(people) == {people[3], people[1150]}
+    assert await db.members.members_among([]) == frozenset()

@@ -49,6 +49,18 @@ async def test_concurrent_marks_of_one_event_record_it_once(database: Database) 
     assert sorted(results) == [False] * 7 + [True]
 
 
+async def test_a_run_of_events_is_marked_in_one_write_keeping_earlier_marks(database: Database) -> None:
+    earlier = EventId("$run-0:example.org")
+    assert await database.events.mark_processed(earlier, ROOM, "failed") is True
+    run = [EventId(f"$run-{n}:example.org") for n in range(1500)]  # more than one INSERT's worth of rows
+    assert await database.events.processed_among([*run, EventId("$never:example.org")]) == {earlier}
+    await database.events.mark_processed_many([*run, run[1]], ROOM, "handled")
+    assert await database.events.processed_among(run) == set(run)
+    assert await database.events.mark_processed(run[7], ROOM, "handled") is False  # once, still unique
+    await database.events.mark_processed_many(run[:3], ROOM, "handled")  # marking again changes nothing
+    assert await database.events.processed_among(run[:3]) == set(run[:3])
+
+
 async def test_prune_forgets_only_older_events(database: Database) -> None:
     old, fresh = EventId("$old:x"), EventId("$fresh:x")
     await database.events.mark_processed(old, ROOM, "command", at=NOW - timedelta(days=8))

@@ -444,3 +444,40 @@ async def test_the_announcement_warns_where_the_bot_cannot_remove_reactions(part
     again = await party.feature.open_poll(PollSpec("Tea?", ("Yes", "No")), room_id=ROOM, created_by=ADMIN)
     [second] = [m for m in party.harness.gateway.in_room(ROOM) if m.event_id == again.header_event_id]
     assert "lack the power" not in second.body  # a moderator now
+
+
+# --- the vote path waits for nothing the homeserver does (issue 13) ------------------------------------
+
+async def test_votes_are_stored_while_their_redactions_and_notices_wait_in_the_queue(edge: Edge) -> None:
+    import asyncio
+
+    await edge.db.members.add(ANA, by=ADMIN, at=NOW - timedelta(days=1))
+    poll = await open_poll(edge)
+    await edge.react(poll, 0, 5, sender=ANA, event_id="$first", at=NOW)
+    # From now on the homeserver takes its time with everything the bot sends.
+    release = asyncio.Event()
+    redact, send = edge.harness.gateway.redact, edge.harness.gateway.send_event
+
+    async def slow_redact(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await redact(*args, **kwargs)
+
+    async def slow_send(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await send(*args, **kwargs)
+
+    edge.harness.gateway.redact = slow_redact  # type: ignore[method-assign]
+    edge.harness.gateway.send_event = slow_send  # type: ignore[method-assign]
+    batch = [reaction(poll, 0, 2, sender=ANA, event_id="$second", at=NOW + timedelta(minutes=1)),
+             reaction(poll, 1, 4, sender=OUTSIDER, event_id="$outsider", at=NOW + timedelta(minutes=1))]
+    # The batch is handled (stored, settled, refused) without waiting for a single send.
+    stats = await asyncio.wait_for(edge.harness.deliver(batch, room_id=poll.room_id), timeout=10)
+    assert stats.handled == 2
+    assert await edge.db.polls.known_reaction_ids(poll.number) == {
+        "$first": "superseded", "$second": "live", "$outsider": "refused"}
+    assert edge.server.redactions == [] and edge.told(OUTSIDER) == []
+    release.set()
+    await edge.settle()
+    assert sorted(edge.server.redacted()) == ["$first", "$outsider"]
+    [told] = edge.told(OUTSIDER)
+    assert "was not counted" in told

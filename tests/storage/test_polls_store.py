@@ -75,6 +75,32 @@ async def test_votes_are_stored_once_and_superseded_on_request(db: Database) -> 
         ("$dm#0", "dm", "superseded"), ("$1", "reaction", "superseded"), ("$2", "reaction", "counted")]
 
 
+async def test_a_batch_of_votes_is_stored_once_with_what_the_settle_rule_names_superseded(db: Database) -> None:
+    poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
+    n = poll.number
+    await db.polls.add_reaction(n, vote("$old", "@a:x", 0, 1, 50))
+    await db.polls.add_reaction(n, vote("$other", "@c:x", 0, 2, 60))  # another voter: not handed to settle
+    seen: list[tuple[tuple[CountedReaction, ...], tuple[CountedReaction, ...]]] = []
+
+    def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+        seen.append((stored, live))
+        return {"$old", "$b1"}
+
+    batch = [vote("$b1", "@a:x", 0, 3, 100), vote("$b2", "@a:x", 0, 4, 200), vote("$b1", "@a:x", 0, 3, 100),
+             vote("$b3", "@b:x", 1, 5, 150)]
+    stored = await db.polls.add_reactions(n, batch, settle=settle)
+    assert [v.event_id for v in stored] == ["$b1", "$b2", "$b3"]  # the repeated one once, in order
+    assert seen == [(stored, (vote("$old", "@a:x", 0, 1, 50),))]
+    assert await db.polls.known_reaction_ids(n) == {"$old": "superseded", "$other": "live", "$b1": "superseded",
+                                                    "$b2": "live", "$b3": "live"}
+    # Delivered again (a replayed batch): nothing stored twice, nothing handed to settle.
+    assert await db.polls.add_reactions(n, batch[:2], settle=settle) == ()
+    assert len(seen) == 2 and seen[1] == ((), ())
+    assert len(await db.polls.known_reaction_ids(n)) == 5
+    found = await db.polls.options_by_events(["$nope"])
+    assert found == {}
+
+
 async def test_secret_ballots_are_unlinked_at_close(db: Database) -> None:
     poll, _ = await db.polls.create(PollSpec("Q", ("A", "B"), secret=True, eligibility=Eligibility.PARTICIPANTS),
                                     room_id="!r", created_by="@s:x",

@@ -89,10 +89,8 @@ class FakeRegistryStore:
     async def federation(self) -> Federation:
         return FEDERATION
 
-    async def room(self, room_id: str) -> AssemblyRoom | None:
-        if room_id == "!wg-discussion:hs":
-            return AssemblyRoom("wg", RoomKind.DISCUSSION, RoomId(room_id))
-        return None
+    async def all_rooms(self) -> list[AssemblyRoom]:
+        return [AssemblyRoom("wg", RoomKind.DISCUSSION, RoomId("!wg-discussion:hs"))]
 
 
 class FakeDirectChats:
@@ -101,7 +99,7 @@ class FakeDirectChats:
 
 
 def permissions() -> AssemblyPermissions:
-    registry = LiveRegistry(FakeRegistryStore())  # type: ignore[arg-type]  # reads federation() and room() only
+    registry = LiveRegistry(FakeRegistryStore())  # type: ignore[arg-type]  # reads federation() and all_rooms() only
     asyncio.run(registry.refresh())
     return AssemblyPermissions(registry=registry, direct=FakeDirectChats(),  # type: ignore[arg-type]
                                admins=[ADMIN])

@@ -45,6 +45,7 @@ from harmony_matrix.polls.reactions import (
     score_of_key,
     VoteOutcome,
     settle_vote,
+    settle_votes,
 )
 from harmony_matrix.polls.results import PollResult, lot_seed, poll_result, tally_poll
 from harmony_matrix.polls.star import ballots_seed
@@ -157,6 +158,37 @@ def test_settling_votes_one_by_one_leaves_what_build_ballots_counts(items: list[
         for event_id in settle_vote(vote, live.values()).superseded:
             live.pop(event_id, None)
     assert set(live) == set(build_ballots(items).counted.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(reactions, st.integers(min_value=0, max_value=30))
+def test_settling_a_catch_up_batch_at_once_is_settling_it_one_by_one(items: list[CountedReaction],
+                                                                     split: int) -> None:
+    """A catch-up stores its votes in one go (``settle_votes``): the same outcome for each, and the
+    latest per voter and option counts, whatever was stored before the batch."""
+    items = list({x.event_id: x for x in items}.values())
+    before, batch = items[:split], items[split:]
+    live: dict[str, CountedReaction] = {}
+    for vote in before:
+        live[vote.event_id] = vote
+        for event_id in settle_vote(vote, live.values()).superseded:
+            live.pop(event_id, None)
+    outcomes = settle_votes(batch, live.values())
+    one_by_one = dict(live)
+    for vote in batch:
+        one_by_one[vote.event_id] = vote
+        expected = settle_vote(vote, one_by_one.values())
+        assert outcomes[vote.event_id] == expected
+        for event_id in expected.superseded:
+            one_by_one.pop(event_id, None)
+    superseded = {e for outcome in outcomes.values() for e in outcome.superseded}
+    remaining = {e for e in [*live, *(v.event_id for v in batch)] if e not in superseded}
+    latest = {}
+    for x in items:  # the latest (timestamp, then event ID) of each voter's votes on each option
+        key = (x.voter, x.option)
+        if key not in latest or (x.ts, x.event_id) > (latest[key].ts, latest[key].event_id):
+            latest[key] = x
+    assert remaining == {x.event_id for x in latest.values()}
 
 
 # --- poll start -----------------------------------------------------------------------------------------

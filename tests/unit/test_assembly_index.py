@@ -1,0 +1,214 @@
+"""Enforcement and access from an index (issue 13): the room registry and who-is-in-which-room are
+held in memory, loaded once and kept current from membership events, and enforcement still kicks and
+permits rightly after a membership change. On the in-memory edge (fake gateway, memory stores)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from nio import Event
+
+from handlers.assemblies.feature import AssembliesFeature
+from handlers.assemblies.presence import Presence
+from harmony_matrix.assemblies.assembly import Access, Assembly, AssemblyKind
+from harmony_matrix.assemblies.room_policy import AssemblyRoom, RoomKind
+from harmony_matrix.ids import RoomId
+from tests.fakes.assembly_stores import MemoryAuditLog, MemoryPeopleStore, MemoryRegistryStore
+from tests.fakes.gateway import FakeGateway, FakeRoom
+from tests.fakes.harness import EdgeHarness
+
+BOB, CAROL, DAVE = "@bob:test", "@carol:test", "@dave:test"
+PARTY = Assembly("party", "Harmony Party", AssemblyKind.PARTY)
+# Participants only: staying in the committee's rooms needs being in the party's space.
+FC = Assembly("fc", "Foundational Committee", AssemblyKind.COMMITTEE, Access.PARTICIPANTS, parents=("party",))
+
+
+def room(slug: str, kind: RoomKind) -> RoomId:
+    return RoomId(f"!{slug}-{kind.value}:test")
+
+
+class KickingGateway(FakeGateway):
+    """The fake gateway, recording kicks (and dropping the person from nio's cache, as a sync would)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kicks: list[tuple[str, str]] = []
+
+    async def kick(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
+        self.kicks.append((room_id, user_id))
+        self.fake_client.rooms[room_id].users.discard(user_id)
+
+
+class CountingRegistryStore(MemoryRegistryStore):
+    """Counts the reads of rooms, to show that checks answer from the index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.room_reads = 0
+
+    async def room(self, room_id: str) -> AssemblyRoom | None:
+        self.room_reads += 1
+        return await super().room(room_id)
+
+    async def rooms_of(self, slug: str) -> dict[str, RoomId]:
+        self.room_reads += 1
+        return await super().rooms_of(slug)
+
+    async def all_rooms(self) -> list[AssemblyRoom]:
+        self.room_reads += 1
+        return await super().all_rooms()
+
+
+def member_event(user: str, membership: str, *, prev: str, event_id: str) -> Any:
+    return Event.parse_event({
+        "type": "m.room.member", "state_key": user, "sender": user, "event_id": event_id,
+        "origin_server_ts": 1, "content": {"membership": membership},
+        "unsigned": {"prev_content": {"membership": prev}}})
+
+
+class Edge:
+    def __init__(self) -> None:
+        self.harness = EdgeHarness()
+        self.gateway = KickingGateway()
+        self.harness.gateway = self.gateway
+        self.store = CountingRegistryStore()
+        self.people = MemoryPeopleStore()
+        self.feature = AssembliesFeature(
+            gateway=self.gateway, registry=self.store, people=self.people, members=self.harness.members,
+            audit=MemoryAuditLog(), direct=self.harness.direct, poster=self.harness.poster, admins=[],
+            clock=self.harness.clock, prefix="!h")
+
+    async def provision(self, joined: dict[RoomId, set[str]]) -> None:
+        for assembly in (PARTY, FC):
+            await self.store.save(assembly)
+            for kind in RoomKind:
+                await self.store.set_room(assembly.slug, kind.value, room(assembly.slug, kind))
+                self.gateway.fake_client.rooms[room(assembly.slug, kind)] = FakeRoom(
+                    users={self.gateway.user_id} | joined.get(room(assembly.slug, kind), set()))
+        await self.feature.refresh()
+
+    async def member(self, room_id: RoomId, user: str, membership: str, *, prev: str) -> None:
+        """A membership event, as a sync delivers it: nio's cache first, then the handler."""
+        users = self.gateway.fake_client.rooms[room_id].users
+        if membership == "join":
+            users.add(user)
+        else:
+            users.discard(user)
+        await self.feature.on_member(room_id, member_event(user, membership, prev=prev,
+                                                           event_id=self.harness.new_event_id()))
+        await asyncio.gather(*self.feature._tasks)
+
+
+def test_the_membership_index_follows_events_not_the_cache_it_was_loaded_from() -> None:
+    async def scenario() -> None:
+        gateway = FakeGateway()
+        space = RoomId("!space:test")
+        gateway.fake_client.rooms[space] = FakeRoom(users={BOB, CAROL})
+        presence = Presence(gateway)
+        assert await presence.joined_among([space], BOB) == {space}
+        # Loaded once: a change of nio's cache alone does not reach it; the membership event does.
+        gateway.fake_client.rooms[space].users.discard(BOB)
+        assert await presence.is_joined(space, BOB)
+        presence.note_membership(space, BOB, "leave")
+        assert not await presence.is_joined(space, BOB)
+        assert await presence.joined_among([space], BOB) == set()
+        presence.note_membership(space, DAVE, "join")
+        assert await presence.joined(space) == {CAROL, DAVE}
+        presence.note_membership(space, CAROL, "invite")  # anything but join: not joined
+        assert await presence.joined(space) == {DAVE}
+        # reload (the full sweep) re-reads the cache.
+        presence.reload()
+        assert await presence.joined(space) == {CAROL}
+        # A room without a sync cache is asked of the server every time, never kept stale.
+        other = RoomId("!other:test")
+        gateway.joined[other] = {BOB}
+        assert await presence.is_joined(other, BOB)
+        gateway.joined[other] = set()
+        assert not await presence.is_joined(other, BOB)
+
+    asyncio.run(scenario())
+
+
+def test_a_sweep_reads_no_rooms_and_removes_only_who_breaks_the_rule() -> None:
+    async def scenario() -> None:
+        edge = Edge()
+        # Bob is in the party's space and the committee's; Carol only in the committee's space.
+        await edge.provision({room("party", RoomKind.SPACE): {BOB},
+                              room("fc", RoomKind.SPACE): {BOB, CAROL},
+                              room("fc", RoomKind.DISCUSSION): {BOB, CAROL}})
+        reads = edge.store.room_reads
+        await edge.feature.enforce_all()
+        assert edge.store.room_reads == reads  # every check answered from the index
+        assert sorted(edge.gateway.kicks) == [(room("fc", RoomKind.DISCUSSION), CAROL),
+                                              (room("fc", RoomKind.SPACE), CAROL)]
+        # The kicks are in the index at once: the next sweep finds nobody to remove.
+        edge.gateway.kicks.clear()
+        await edge.feature.enforcer.enforce_all(["fc"])
+        assert edge.gateway.kicks == []
+
+    asyncio.run(scenario())
+
+
+def test_leaving_the_umbrella_space_updates_the_index_and_removes_from_the_nested_rooms() -> None:
+    async def scenario() -> None:
+        edge = Edge()
+        await edge.provision({room("party", RoomKind.SPACE): {BOB, DAVE},
+                              room("fc", RoomKind.SPACE): {BOB},
+                              room("fc", RoomKind.DISCUSSION): {BOB}})
+        await edge.feature.enforce_all()
+        assert edge.gateway.kicks == []
+        # Dave joins the committee's space: he takes part in the party, so he may stay.
+        await edge.member(room("fc", RoomKind.SPACE), DAVE, "join", prev="invite")
+        assert edge.gateway.kicks == []
+        assert await edge.feature.presence.is_joined(room("fc", RoomKind.SPACE), DAVE)
+        # Bob leaves the party's space: the index follows, and he is removed from the committee.
+        reads = edge.store.room_reads
+        await edge.member(room("party", RoomKind.SPACE), BOB, "leave", prev="join")
+        assert sorted(edge.gateway.kicks) == [(room("fc", RoomKind.DISCUSSION), BOB),
+                                              (room("fc", RoomKind.SPACE), BOB)]
+        assert edge.store.room_reads == reads
+        assert not await edge.feature.presence.is_joined(room("fc", RoomKind.SPACE), BOB)
+        # Dave was not touched.
+        assert await edge.feature.presence.is_joined(room("fc", RoomKind.SPACE), DAVE)
+
+    asyncio.run(scenario())
+
+
+def test_rooms_created_by_the_provisioner_are_in_the_index_at_once() -> None:
+    async def scenario() -> None:
+        edge = Edge()
+        await edge.provision({})
+        new = RoomId("!new:test")
+        await edge.feature.registry.set_room("fc", RoomKind.VOTES.value, new)
+        assert await edge.feature.assembly_of_room(new) == "fc"
+        assert await edge.feature.assembly_of_room(room("fc", RoomKind.VOTES)) is None
+        assert (await edge.feature.rooms_of("fc"))[RoomKind.VOTES.value] == new
+
+    asyncio.run(scenario())
+
+
+def test_assembly_sync_checks_people_where_it_repaired_drift(tmp_path: Path) -> None:
+    """``!h assembly sync`` costs what the drift costs: with none, nobody is checked (the periodic sweep
+    does that); a room found open to anyone is closed and the people in it are checked again."""
+    from harmony_matrix.assemblies.federation import Federation
+    from tests.fakes.app_harness import BotHarness
+
+    club = Assembly("club", "Members' Club", AssemblyKind.WORKING_GROUP, Access.MEMBERS, parents=("party",))
+
+    async def scenario() -> None:
+        async with BotHarness(tmp_path, admins=["@admin:test"]) as bot:
+            feature = bot.app.features["assemblies"]
+            await feature.apply_federation(Federation((PARTY, club)))
+            discussion = (await feature.rooms_of("club"))[RoomKind.DISCUSSION.value]
+            bot.join(BOB, discussion)  # not a registered member: may not stay
+            reply = await bot.say("!h assembly sync", sender="@admin:test", room_id="!lobby:test")
+            assert "No drift" in reply[-1].body
+            assert bot.gateway.kicks == []
+            bot.gateway.state[(discussion, "m.room.join_rules", "")] = {"join_rule": "public"}
+            reply = await bot.say("!h assembly sync", sender="@admin:test", room_id="!lobby:test")
+            assert "club discussion: m.room.join_rules" in reply[-1].body and "'public' → want" in reply[-1].body
+            assert bot.gateway.kicks == [(discussion, BOB, "kick")]
+
+    asyncio.run(scenario())
