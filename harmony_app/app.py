@@ -126,6 +126,7 @@ def _build_federation(services: Services) -> Feature:
                                 peers=peers, assemblies=assemblies, clock=services.clock,
                                 prefix=services.config.display_prefix, record=services.db.consensus.decisions)
     assemblies.use_remote(feature.tree, peer_bots=[peer.user_id for peer in peers])
+    assemblies.use_seats(feature.delegates)  # delegates a peer seats in our umbrellas
     return feature
 
 

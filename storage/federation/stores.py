@@ -7,9 +7,10 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from harmony_matrix.federation_peers.delegates import Delegate, DelegateState
 from harmony_matrix.federation_peers.links import Link, LinkState, Side
 from harmony_matrix.ids import RoomId
-from storage.federation.models import AppliedPeerMessage, FederationLink, PeerRoomRow
+from storage.federation.models import AppliedPeerMessage, FederationDelegate, FederationLink, PeerRoomRow
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -72,6 +73,24 @@ class FederationStore:
         """Use ``room_id`` for messages to ``peer`` from now on."""
         with self._scope():
             await PeerRoomRow.update_or_create({"room_id": room_id}, peer=peer)
+
+    async def delegates(self, side: Side | None = None) -> list[Delegate]:
+        """Delegates seated (or asked for) across instances, on ``side`` (both when None), oldest first."""
+        with self._scope():
+            query = FederationDelegate.all() if side is None else FederationDelegate.filter(side=side.value)
+            rows = await query.order_by("id")
+        return [Delegate(side=Side(r.side), local_slug=r.local_slug, local_space=r.local_space,
+                         remote_space=r.remote_space, peer=r.peer, user=r.user, state=DelegateState(r.state),
+                         key=r.key, reason=r.reason) for r in rows]
+
+    async def save_delegate(self, delegate: Delegate, *, at: datetime) -> None:
+        """Create or update the delegate (one row per side, pair of spaces and person)."""
+        values = dict(local_slug=delegate.local_slug, peer=delegate.peer, state=delegate.state.value,
+                      key=delegate.key, reason=delegate.reason, updated_at=as_utc(at, "at"))
+        with self._scope():
+            await FederationDelegate.update_or_create(values, side=delegate.side.value,
+                                                      local_space=delegate.local_space,
+                                                      remote_space=delegate.remote_space, user=delegate.user)
 
 
 def _link(row: FederationLink) -> Link:

@@ -84,7 +84,7 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
     admin_r = await make_user("admin-r", server=regional_hs)
     national_config = write_bot_config(
         tmp_path / "national", synapse=national_hs, bot=national_bot, admins=[admin_n.user_id],
-        sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": regional_bot.user_id, "may": ["nest"]}]})
+        sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": regional_bot.user_id, "may": ["nest", "delegates"], "delegate_seats": 1}]})
     regional_config = write_bot_config(
         tmp_path / "regional", synapse=regional_hs, bot=regional_bot, admins=[admin_r.user_id],
         sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": national_bot.user_id, "may": ["decisions"]}]})
@@ -152,6 +152,38 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         assert await enforcer.enforce(person.user_id, forum["space"], "forum", "space") is Enforcement.KEEP
         member = await national.gateway.get_state_event(forum["space"], "m.room.member", person.user_id)
         assert member is not None and member["membership"] == "join"
+
+        # --- delegates up the levels: one seated in the national Party, a second over the seat count refused --
+        await admin_r.join(wales["discussion"], via=[regional_hs.server_name])
+        first = await make_user("delegate-a", server=regional_hs)
+        second = await make_user("delegate-b", server=regional_hs)
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate send {first.user_id}",
+                                                  from_user=regional_bot.user_id)
+        assert f"I asked {national_bot.user_id} to seat {first.user_id}" in reply["content"]["body"]
+        await until(lambda: _membership(national, party["discussion"], first.user_id, "invite"),
+                    "the delegate invited to the national Party's discussion")
+        assert await national.features["federation"].delegates.seated_in(first.user_id) == {"party"}
+        await until(lambda: _has(notices(regional, wales["secretariat"]),
+                                 f"{first.user_id} is seated in {party_alias} as a delegate of Wales Regional Assembly"),
+                    "the regional secretariat told of the seat")
+        await first.join(party["discussion"], via=[national_hs.server_name])
+        assert await national.features["assemblies"].enforcer.enforce(
+            first.user_id, party["space"], "party", "space") is Enforcement.KEEP
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate send {second.user_id}",
+                                                  from_user=regional_bot.user_id)
+        assert f"to seat {second.user_id}" in reply["content"]["body"]
+        await until(lambda: _has(notices(regional, wales["secretariat"]), (
+            f"refused to seat {second.user_id} in {party_alias} as a delegate of Wales Regional Assembly: no seat "
+            f"left for {second.user_id}: party grants Wales Regional Assembly 1 delegate seat, and 1 is taken")),
+            "the refusal over the seat count told to the regional secretariat")
+        assert await national.gateway.get_state_event(party["discussion"], "m.room.member", second.user_id) is None
+        assert not await national.features["federation"].delegates.seated_in(second.user_id)
+        # The first stands down: the region withdraws them, and the national seat ends.
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate withdraw {first.user_id}",
+                                                  from_user=regional_bot.user_id)
+        await until(lambda: _has(notices(regional, wales["secretariat"]), f"{first.user_id} no longer holds a seat in "
+                                 f"{party_alias}"), "the seat ended on both sides")
+        assert not await national.features["federation"].delegates.seated_in(first.user_id)
 
         # Nesting under the rogue's space is refused by the peer hosting its server, and reported.
         await until(lambda: _has(notices(regional, wales["secretariat"]),
@@ -227,6 +259,11 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
 async def _allows(app: App, room_id: str, allowed: str) -> bool:
     rules = await app.gateway.get_state_event(room_id, "m.room.join_rules") or {}
     return any(rule.get("room_id") == allowed for rule in rules.get("allow", []))
+
+
+async def _membership(app: App, room_id: str, user_id: str, membership: str) -> bool:
+    member = await app.gateway.get_state_event(room_id, "m.room.member", user_id)
+    return member is not None and member.get("membership") == membership
 
 
 async def _not(check: Awaitable[bool]) -> bool:
