@@ -23,6 +23,7 @@ from nio import UnknownEvent
 
 from handlers.federation.decisions import DecisionChain, DecisionExchange
 from handlers.federation.delegates import DelegateExchange
+from handlers.federation.eligibility import EligibilityExchange, MembershipSince
 from handlers.federation.feature_ports import LocalAssemblies
 from handlers.federation.peer_rooms import PeerRoomRecords, PeerRooms
 from handlers.federation.tree import RemoteTreeView
@@ -34,6 +35,7 @@ from harmony_matrix import event_types as et
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import space_child_content, space_parent_content
 from harmony_matrix.federation_peers.delegates import Delegate
+from harmony_matrix.federation_peers.eligibility import Question
 from harmony_matrix.federation_peers.links import (
     Link,
     LinkState,
@@ -71,13 +73,19 @@ class FederationRecords(PeerRoomRecords, Protocol):
     async def first_application(self, sender: str, key: str, *, kind: str, at: datetime) -> bool: ...
     async def delegates(self, side: Side | None = None) -> list[Delegate]: ...
     async def save_delegate(self, delegate: Delegate, *, at: datetime) -> None: ...
+    async def question(self, key: str) -> Question | None: ...
+    async def open_questions(self) -> list[Question]: ...
+    async def ask(self, question: Question, *, at: datetime) -> bool: ...
+    async def record_answer(self, key: str, answer: bool) -> None: ...
+    async def forget_questions(self, user: str) -> None: ...
 
 
 class FederationFeature:
     """Nesting across instances: asks peers, answers them, keeps both sides' space state."""
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: FederationRecords, peers: Peers,
-                 assemblies: LocalAssemblies, clock: Clock, prefix: str, record: DecisionChain | None = None) -> None:
+                 assemblies: LocalAssemblies, clock: Clock, prefix: str, record: DecisionChain | None = None,
+                 members: MembershipSince | None = None) -> None:
         self.gateway = gateway
         self.poster = poster
         self.store = store
@@ -90,6 +98,7 @@ class FederationFeature:
         self.decisions = DecisionExchange(gateway=gateway, poster=poster, store=store, peers=peers,
                                           assemblies=assemblies, record=record)
         self.delegates = DelegateExchange(self)
+        self.eligibility = EligibilityExchange(self, members)
         self._not_before: dict[tuple[str, str], datetime] = {}
         self._wanted: frozenset[tuple[str, str]] | None = None
         from handlers.federation.commands import FederationCommands
@@ -121,7 +130,8 @@ class FederationFeature:
         return {"delegate_seats": seats} if seats else {}
 
     async def erase_user_data(self, user_id: str) -> None:
-        return None
+        """Questions asked about the person's membership are forgotten (delegate seats are public)."""
+        await self.store.forget_questions(user_id)
 
     async def after_batch(self) -> None:
         """After each sync: messages waiting for a peer to join, and changes of the federation file."""
@@ -213,6 +223,7 @@ class FederationFeature:
             elif link.state is LinkState.UNLINKING:
                 await self._send_unnest(link)
         await self.delegates.resend_open()
+        await self.eligibility.resend_open()
 
     # -- receiving ---------------------------------------------------------------------------------
 
@@ -252,6 +263,8 @@ class FederationFeature:
         handlers = {Kind.NEST_REQUEST: self._on_nest_request, Kind.UNNEST_REQUEST: self._on_unnest_request}
         if message.kind.value.startswith("delegate."):
             await self.delegates.receive(sender, message)
+        elif message.kind.value.startswith("eligibility."):
+            await self.eligibility.receive(sender, message)
         else:
             await handlers.get(message.kind, self._on_answer)(sender, message)
         await self.store.first_application(sender, message.key, kind=message.kind.value, at=self.clock())
@@ -322,6 +335,8 @@ class FederationFeature:
     async def _answer_again(self, sender: str, message: FederationMessage) -> None:
         if message.kind in (Kind.DELEGATE_SEAT, Kind.DELEGATE_UNSEAT):
             await self.delegates.answer_again(sender, message)
+        elif message.kind is Kind.ELIGIBILITY_ASK:
+            await self.eligibility.answer_again(sender, message)
         elif message.kind is Kind.NEST_REQUEST:
             link = await self.store.link(Side.PARENT, local_space=message.parent_space, remote_space=message.child_space)
             kinds = {LinkState.LINKED: Kind.NEST_ACCEPTED, LinkState.PENDING: Kind.NEST_PENDING,

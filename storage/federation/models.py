@@ -81,3 +81,22 @@ class FederationDelegate(Model):
         table = "federation_delegate"
         table_description = "delegates seated across instances"
         unique_together = (("side", "local_space", "remote_space", "user"),)
+
+
+class EligibilityQuestion(Model):
+    """A question asked of a peer instance ("was @x a member at T?") and its yes/no once answered.
+
+    Membership is special-category data: the answer is kept here (for the recount at close) and never
+    logged or posted."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=400, unique=True)
+    peer = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    user = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    at = fields.BigIntField()
+    answer = fields.BooleanField(null=True)
+    asked_at = fields.DatetimeField()
+
+    class Meta:
+        table = "federation_eligibility_question"
+        table_description = "membership questions asked of peer instances (yes/no)"

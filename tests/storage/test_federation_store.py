@@ -79,3 +79,18 @@ async def test_a_delegate_is_kept_per_side_spaces_and_person_and_updated_in_plac
     await store.save_delegate(other, at=NOW)
     assert await store.delegates() == [refused, other]
     assert await store.delegates(Side.PARENT) == [other]
+
+
+async def test_a_membership_question_is_asked_once_and_its_answer_kept_until_erased(database: Database) -> None:
+    from harmony_matrix.federation_peers.eligibility import Question
+
+    store = database.federation
+    question = Question(key="eligibility.ask:@ann:n.example:5", peer="@harmony:n.example", user="@ann:n.example", at=5)
+    assert await store.ask(question, at=NOW)
+    assert not await store.ask(question, at=NOW)
+    assert await store.open_questions() == [question]
+    await store.record_answer(question.key, True)
+    assert await store.question(question.key) == replace(question, answer=True)
+    assert await store.open_questions() == []
+    await store.forget_questions("@ann:n.example")
+    assert await store.question(question.key) is None
