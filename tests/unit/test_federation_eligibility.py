@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from harmony_matrix.federation_peers.eligibility import Question, answer_key_of, ask_key, home_peer, judge_answer, judge_ask
+from harmony_matrix.federation_peers.eligibility import (
+    Question,
+    answer_key_of,
+    ask_key,
+    home_peer,
+    judge_answer,
+    judge_ask,
+)
 from harmony_matrix.federation_peers.messages import FederationMessage, Kind, MalformedMessage, answer, parse_message
 from harmony_matrix.federation_peers.peers import Peer, PeerRight, Peers
 from harmony_matrix.ids import UserId
