@@ -124,8 +124,10 @@ def _build_federation(services: Services) -> Feature:
     peers = services.config.federation.peer_directory()
     feature = FederationFeature(gateway=services.gateway, poster=services.poster, store=services.db.federation,
                                 peers=peers, assemblies=assemblies, clock=services.clock,
-                                prefix=services.config.display_prefix, record=services.db.consensus.decisions)
+                                prefix=services.config.display_prefix, record=services.db.consensus.decisions,
+                                members=services.db.members)
     assemblies.use_remote(feature.tree, peer_bots=[peer.user_id for peer in peers])
+    assemblies.use_seats(feature.delegates)  # delegates a peer seats in our umbrellas
     return feature
 
 
@@ -171,13 +173,21 @@ def _build_polls(services: Services) -> Feature:
 
     settings = services.config.polls
     assemblies = services.features.get("assemblies")  # built before polls, unless disabled
-    return PollsFeature(
+    feature = PollsFeature(
         gateway=services.gateway, poster=services.poster, store=services.db.polls, members=services.db.members,
         assemblies=assemblies if isinstance(assemblies, AssembliesFeature) else None,
         scheduler=services.scheduler, clock=services.clock, admins=services.config.admins, links=services.links,
         prefix=services.config.display_prefix,
         settings=PollSettings(tz=services.config.tz, seed_reactions=settings.seed_reactions,
                               post_chart=settings.chart, default_eligibility=settings.default_eligibility))
+    federation = services.features.get("federation")  # members of peer instances, asked of their instance
+    if federation is not None:
+        from handlers.federation.feature import FederationFeature
+
+        assert isinstance(federation, FederationFeature)
+        feature.electorates.home = federation.eligibility
+        federation.eligibility.on_answer(feature.voting.eligibility_answered)
+    return feature
 
 
 def _build_sortition(services: Services) -> Feature:

@@ -374,6 +374,10 @@ class PeerConfig(_Strict):
         description="What it may do here: nest (its assemblies under ours without a secretary's approval), "
                     "decisions (its published decisions count here), eligibility (ask yes/no about membership), "
                     "delegates (seat its delegates in our umbrellas).")
+    delegate_seats: int = Field(
+        default=1, ge=0, le=100,
+        description="With the delegates right: how many delegates each of its assemblies nested in one of our "
+                    "umbrellas may seat there; one more is refused with the reason.")
 
     @field_validator("user_id")
     @classmethod
@@ -399,7 +403,8 @@ class FederationConfig(_Strict):
 
     def peer_directory(self) -> Peers:
         """The peers as the core's ``Peers``."""
-        return Peers(Peer(user_id=p.user_id, rights=frozenset(p.may)) for p in self.peers)
+        return Peers(Peer(user_id=p.user_id, rights=frozenset(p.may), delegate_seats=p.delegate_seats)
+                     for p in self.peers)
 
 
 class FeatureConfig(_Strict):

@@ -218,10 +218,13 @@ class AssembliesFeature:
         await self.enforce_all(slugs=[slug])
 
     def use_seats(self, seats: SeatDirectory) -> None:
-        """Take seats drawn by lot into account (the sortition feature calls this when it is built):
-        seat holders enter their assembly (a ``drawn`` one only them), some with moderator power."""
-        self.facts.seats = seats
-        self.provisioner.seats = seats
+        """Take seats into account (the sortition feature calls this for seats drawn by lot, the
+        federation feature for delegates seated by a peer instance; each call adds a source): seat
+        holders enter their assembly (a ``drawn`` one only them), some with moderator power."""
+        current = self.facts.seats
+        combined = seats if current is None else _SeatSources((current, seats))
+        self.facts.seats = combined
+        self.provisioner.seats = combined
 
     def use_remote(self, tree: RemoteTree, *, peer_bots: Iterable[str]) -> None:
         """Take nestings across instances into account (the federation feature calls this when it is
@@ -359,3 +362,22 @@ class AssembliesFeature:
             return
         self._spawn(self.enforcer.revert(room, sender=event.sender, event_type=event_type,
                                          started=self.clock()))
+
+
+class _SeatSources:
+    """Several ``SeatDirectory`` sources read as one (seats drawn by lot, delegates of peer instances)."""
+
+    def __init__(self, sources: Sequence[SeatDirectory]) -> None:
+        self._sources = tuple(sources)
+
+    async def seated_in(self, user_id: str) -> frozenset[str]:
+        found: frozenset[str] = frozenset()
+        for source in self._sources:
+            found |= await source.seated_in(user_id)
+        return found
+
+    async def seat_moderators(self, slug: str) -> frozenset[str]:
+        found: frozenset[str] = frozenset()
+        for source in self._sources:
+            found |= await source.seat_moderators(slug)
+        return found

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from handlers.matrix.commands import CommandContext, command
-from harmony_matrix.commands import ROOM_ASSEMBLY, Param, Place, Role
+from harmony_matrix.commands import ROOM_ASSEMBLY, Param, Place, Role, parse_user
 from harmony_matrix.errors import UserError
 from harmony_matrix.federation_peers.links import Link, LinkState, Side
-from harmony_matrix.ids import server_of
+from harmony_matrix.ids import UserId, server_of
 
 if TYPE_CHECKING:
     from handlers.federation.feature import FederationFeature
@@ -23,7 +23,7 @@ def _space(text: str) -> str:
 
 
 class FederationCommands:
-    """``federation``, ``federation accept``, ``federation refuse``."""
+    """``federation``, ``federation accept``, ``federation refuse``, ``delegate send``, ``delegate withdraw``."""
 
     def __init__(self, *, feature: FederationFeature) -> None:
         self.feature = feature
@@ -69,3 +69,31 @@ class FederationCommands:
         link = await self._waiting(ctx, space)
         await self.feature.refuse(link, f"refused by the secretary of {link.local_slug}")
         await ctx.reply(f"Refused: {link.remote_label} is not nested in {link.local_slug}; {link.peer} was told.")
+
+    @command("delegate send", summary="Seat someone as this assembly's delegate in its umbrella on another instance.",
+             example="!h delegate send @cy:wales.example #party:national.example",
+             params=(Param("user", help="the delegate's Matrix ID", parser=parse_user),
+                     Param("umbrella", help="the remote umbrella's alias (if the assembly is nested in several)",
+                           optional=True)),
+             role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
+    async def send_delegate(self, ctx: CommandContext, user: UserId, umbrella: str | None) -> None:
+        slug = ctx.room.assembly
+        if slug is None:
+            raise UserError(f"Send a delegate from the room of the assembly they speak for: {ctx.prefix} delegate send")
+        delegate = await self.feature.delegates.send(slug, user, umbrella=umbrella)
+        await ctx.reply(f"I asked {delegate.peer} to seat {user} as a delegate of {slug}; its answer will be told in "
+                        "the secretariat.")
+
+    @command("delegate withdraw", summary="End a delegate's seat in the remote umbrella (they stood down, or are "
+                                          "withdrawn).",
+             example="!h delegate withdraw @cy:wales.example",
+             params=(Param("user", help="the delegate's Matrix ID", parser=parse_user),),
+             role=Role.SECRETARY, place=Place.ASSEMBLY, manages=ROOM_ASSEMBLY)
+    async def withdraw_delegate(self, ctx: CommandContext, user: UserId) -> None:
+        slug = ctx.room.assembly
+        if slug is None:
+            raise UserError(f"Withdraw a delegate from the room of the assembly they speak for: {ctx.prefix} "
+                            "delegate withdraw")
+        ended = await self.feature.delegates.withdraw(slug, user)
+        await ctx.reply(f"I asked {', '.join(sorted({d.peer for d in ended}))} to end the seat of {user} as a "
+                        f"delegate of {slug}.")

@@ -22,6 +22,8 @@ from urllib.parse import quote
 from nio import UnknownEvent
 
 from handlers.federation.decisions import DecisionChain, DecisionExchange
+from handlers.federation.delegates import DelegateExchange
+from handlers.federation.eligibility import EligibilityExchange, MembershipSince
 from handlers.federation.feature_ports import LocalAssemblies
 from handlers.federation.peer_rooms import PeerRoomRecords, PeerRooms
 from handlers.federation.tree import RemoteTreeView
@@ -32,6 +34,8 @@ from handlers.ports import Clock
 from harmony_matrix import event_types as et
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.assemblies.room_policy import space_child_content, space_parent_content
+from harmony_matrix.federation_peers.delegates import Delegate
+from harmony_matrix.federation_peers.eligibility import Question
 from harmony_matrix.federation_peers.links import (
     Link,
     LinkState,
@@ -67,13 +71,21 @@ class FederationRecords(PeerRoomRecords, Protocol):
     async def save(self, link: Link, *, at: datetime) -> None: ...
     async def was_applied(self, sender: str, key: str) -> bool: ...
     async def first_application(self, sender: str, key: str, *, kind: str, at: datetime) -> bool: ...
+    async def delegates(self, side: Side | None = None) -> list[Delegate]: ...
+    async def save_delegate(self, delegate: Delegate, *, at: datetime) -> None: ...
+    async def question(self, key: str) -> Question | None: ...
+    async def open_questions(self) -> list[Question]: ...
+    async def ask(self, question: Question, *, at: datetime) -> bool: ...
+    async def record_answer(self, key: str, answer: bool) -> None: ...
+    async def forget_questions(self, user: str) -> None: ...
 
 
 class FederationFeature:
     """Nesting across instances: asks peers, answers them, keeps both sides' space state."""
 
     def __init__(self, *, gateway: MatrixGateway, poster: Poster, store: FederationRecords, peers: Peers,
-                 assemblies: LocalAssemblies, clock: Clock, prefix: str, record: DecisionChain | None = None) -> None:
+                 assemblies: LocalAssemblies, clock: Clock, prefix: str, record: DecisionChain | None = None,
+                 members: MembershipSince | None = None) -> None:
         self.gateway = gateway
         self.poster = poster
         self.store = store
@@ -85,6 +97,8 @@ class FederationFeature:
         self.tree = RemoteTreeView(gateway=gateway, store=store)
         self.decisions = DecisionExchange(gateway=gateway, poster=poster, store=store, peers=peers,
                                           assemblies=assemblies, record=record)
+        self.delegates = DelegateExchange(self)
+        self.eligibility = EligibilityExchange(self, members)
         self._not_before: dict[tuple[str, str], datetime] = {}
         self._wanted: frozenset[tuple[str, str]] | None = None
         from handlers.federation.commands import FederationCommands
@@ -110,11 +124,14 @@ class FederationFeature:
         return None
 
     async def export_user_data(self, user_id: str) -> dict[str, Any]:
-        """Nothing about people is kept here (links name spaces and bots)."""
-        return {}
+        """The delegate seats a person held across instances (links name spaces and bots only)."""
+        seats = [{"side": d.side.value, "assembly": d.local_slug, "remote_space": d.remote_space, "peer": d.peer,
+                  "state": d.state.value} for d in await self.store.delegates() if d.user == user_id]
+        return {"delegate_seats": seats} if seats else {}
 
     async def erase_user_data(self, user_id: str) -> None:
-        return None
+        """Questions asked about the person's membership are forgotten (delegate seats are public)."""
+        await self.store.forget_questions(user_id)
 
     async def after_batch(self) -> None:
         """After each sync: messages waiting for a peer to join, and changes of the federation file."""
@@ -205,6 +222,8 @@ class FederationFeature:
                 await self._send_request(link, federation[link.local_slug].name)
             elif link.state is LinkState.UNLINKING:
                 await self._send_unnest(link)
+        await self.delegates.resend_open()
+        await self.eligibility.resend_open()
 
     # -- receiving ---------------------------------------------------------------------------------
 
@@ -242,7 +261,12 @@ class FederationFeature:
         # The first batch after a start is handled before the features start: read the registry now.
         await self.assemblies.refresh()
         handlers = {Kind.NEST_REQUEST: self._on_nest_request, Kind.UNNEST_REQUEST: self._on_unnest_request}
-        await handlers.get(message.kind, self._on_answer)(sender, message)
+        if message.kind.value.startswith("delegate."):
+            await self.delegates.receive(sender, message)
+        elif message.kind.value.startswith("eligibility."):
+            await self.eligibility.receive(sender, message)
+        else:
+            await handlers.get(message.kind, self._on_answer)(sender, message)
         await self.store.first_application(sender, message.key, kind=message.kind.value, at=self.clock())
 
     async def _refuse(self, sender: str, *, key: str, message: FederationMessage | None, refusal: Refusal) -> None:
@@ -255,9 +279,14 @@ class FederationFeature:
         if slug is not None:
             await self._report(slug, f"⚠️ I refused a federation {what} from {sender}: {refusal.reason}. "
                                "Nothing was changed.", seed=f"refused:{sender}:{key}")
-        if message is not None and not refusal.untrusted and message.kind is Kind.NEST_REQUEST:
-            await self.rooms.send(sender, answer(message, Kind.NEST_REFUSED, reason=refusal.reason),
+        refused = {Kind.NEST_REQUEST: Kind.NEST_REFUSED, Kind.DELEGATE_SEAT: Kind.DELEGATE_REFUSED}
+        if message is not None and not refusal.untrusted and message.kind in refused:
+            await self.rooms.send(sender, answer(message, refused[message.kind], reason=refusal.reason),
                                   f"Refused: {refusal.reason}")
+
+    async def refuse_message(self, sender: str, message: FederationMessage, refusal: Refusal) -> None:
+        """Refuse ``message``: reported once in the secretariat it concerns, answered when it is a request."""
+        await self._refuse(sender, key=message.key, message=message, refusal=refusal)
 
     async def _concerned(self, message: FederationMessage | None) -> str | None:
         spaces = await self._local_spaces()
@@ -304,7 +333,11 @@ class FederationFeature:
         await self.accept(link)
 
     async def _answer_again(self, sender: str, message: FederationMessage) -> None:
-        if message.kind is Kind.NEST_REQUEST:
+        if message.kind in (Kind.DELEGATE_SEAT, Kind.DELEGATE_UNSEAT):
+            await self.delegates.answer_again(sender, message)
+        elif message.kind is Kind.ELIGIBILITY_ASK:
+            await self.eligibility.answer_again(sender, message)
+        elif message.kind is Kind.NEST_REQUEST:
             link = await self.store.link(Side.PARENT, local_space=message.parent_space, remote_space=message.child_space)
             kinds = {LinkState.LINKED: Kind.NEST_ACCEPTED, LinkState.PENDING: Kind.NEST_PENDING,
                      LinkState.REFUSED: Kind.NEST_REFUSED}
@@ -390,6 +423,14 @@ class FederationFeature:
             await self.store.save(dataclasses.replace(link, state=LinkState.UNLINKED), at=now)
             await self._report(link.local_slug, f"{name} is no longer nested in {link.remote_label} on either side.",
                                seed=message.key)
+
+    def name_of(self, slug: str) -> str:
+        """How to show the local assembly ``slug``."""
+        return self._name(slug)
+
+    async def report(self, slug: str, text: str, *, seed: str) -> None:
+        """Tell the secretariat of ``slug`` (see ``_report``)."""
+        await self._report(slug, text, seed=seed)
 
     def _name(self, slug: str) -> str:
         federation = self.assemblies.federation()

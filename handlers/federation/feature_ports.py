@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from harmony_matrix.assemblies.federation import Federation
@@ -16,3 +16,4 @@ class LocalAssemblies(Protocol):
     async def refresh(self) -> Federation: ...
     async def sync_all(self, slugs: Iterable[str] | None = None) -> Any: ...
     async def rooms_of(self, slug: str) -> dict[str, RoomId]: ...
+    async def seats_changed(self, slug: str, *, seated: Sequence[str], reason: str) -> None: ...

@@ -145,13 +145,14 @@ class PollClosing:
                 if event_id in known:
                     continue
                 judged = await self.voting.judge(poll, CountedReaction(
-                    event_id=event_id, voter=sender, option=option.position, score=score, ts=ts))
+                    event_id=event_id, voter=sender, option=option.position, score=score, ts=ts), final=True)
                 if judged == KNOWN:
                     continue
                 kind = "missed-refused" if judged == REFUSED else "missed-reaction"
                 differences.append((kind, event_id))
                 outcome = {COUNTED: "counted at the recount", SUPERSEDED: "stored at the recount; a newer score "
-                           "counts", REFUSED: "refused at the recount: its sender was not eligible when it was sent"}
+                           "counts", REFUSED: "refused at the recount: its sender was not eligible when it was sent "
+                           "(or their home instance had not confirmed it)"}
                 await self.store.record_reconciliation(
                     poll.number, kind=kind, event_id=event_id, at=self.clock(),
                     detail=f"{sender} scored {option_letter(option.position)}={score}; {outcome[judged]}")

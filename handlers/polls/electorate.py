@@ -8,6 +8,7 @@ homeserver (a person's ``m.room.member`` events in a space or room, back to the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from collections.abc import Sequence
@@ -17,7 +18,15 @@ from urllib.parse import quote
 from handlers.matrix.gateway import MatrixError, MatrixGateway, NotFound
 from handlers.ports import AssemblyDirectory
 from harmony_matrix.event_types import ROOM_MEMBER
-from harmony_matrix.polls.eligibility import Electorate, Span, VoterFacts, electorate_of, joined_spans, may_vote
+from harmony_matrix.polls.eligibility import (
+    Electorate,
+    Span,
+    VoterFacts,
+    electorate_of,
+    joined_spans,
+    may_vote,
+    waits_for_home,
+)
 from harmony_matrix.polls.poll import Eligibility, Poll, timestamp_ms
 
 log = logging.getLogger(__name__)
@@ -33,6 +42,15 @@ class MembershipSince(Protocol):
     async def member_since(self, user_id: str) -> datetime | None: ...
 
 
+class HomeInstances(Protocol):
+    """The home instances of people from peer servers (``handlers.federation.eligibility.EligibilityExchange``):
+    whether one can be asked, its recorded answer, and asking it (the answer comes later, by sync)."""
+
+    def can_ask(self, user_id: str) -> bool: ...
+    async def answer(self, user_id: str, at: int) -> bool | None: ...
+    async def ask(self, user_id: str, at: int) -> None: ...
+
+
 class Electorates:
     """Resolves a poll's electorate and answers "was this person eligible to vote in it at that moment?"."""
 
@@ -41,6 +59,8 @@ class Electorates:
         self.gateway = gateway
         self.members = members
         self.assemblies = assemblies
+        #: Peer instances asked about their members (the federation feature, when there is one).
+        self.home: HomeInstances | None = None
 
     async def of(self, poll: Poll) -> Electorate:
         """The electorate of ``poll``, from the assembly its room belongs to (if any)."""
@@ -72,6 +92,26 @@ class Electorates:
                                             every_space=True)
                  for user_id, at in earliest.items()}
         return [may_vote(electorate, facts[user_id], at=at) for user_id, at in votes]
+
+    def asks_home(self, user_id: str) -> bool:
+        """Whether ``user_id``'s membership is a peer home instance's to confirm (their votes go through
+        :meth:`judge`, one by one, and may wait for its answer)."""
+        return self.home is not None and self.home.can_ask(user_id)
+
+    async def judge(self, poll: Poll, user_id: str, *, at: int, sent_in_room: bool = False) -> bool | None:
+        """As :meth:`may_vote`, but a person of a peer server whose home instance must say whether they
+        were a member: its recorded answer counts, and without one it is asked and None is returned
+        (the vote waits; never blocking here for the answer, which comes by the same sync)."""
+        electorate = await self.of(poll)
+        facts = await self._facts(electorate, poll, user_id, at=at, sent_in_room=sent_in_room)
+        home = self.home if self.home is not None and self.home.can_ask(user_id) else None
+        if home is not None and electorate.asks_membership:
+            facts = dataclasses.replace(facts, vouched=await home.answer(user_id, at))
+        if waits_for_home(electorate, facts, at=at, home_is_peer=home is not None):
+            assert home is not None
+            await home.ask(user_id, at)
+            return None
+        return may_vote(electorate, facts, at=at)
 
     async def _facts(self, electorate: Electorate, poll: Poll, user_id: str, *, at: int,
                      sent_in_room: bool, every_space: bool = False) -> VoterFacts:

@@ -19,6 +19,9 @@ NOT_COUNTED = {
     "not-eligible": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: only {who} may "
                     "vote in it, and you were not one when you reacted. {remedy} If you become eligible while "
                     "the poll is open, simply react again: a reaction sent from then on counts.",
+    "unconfirmed": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: only {who} may "
+                   "vote in it, and your home instance did not confirm before the poll closed that you were a "
+                   "member when you reacted (I asked it over our encrypted link; nothing about you was posted).",
     "closed": "Your reaction on poll {ref} ({question}) was not counted, so I removed it: the poll had already "
               "closed.",
     "secret": "Poll {ref} ({question}) is a secret ballot, so I removed your reaction. Vote here instead, "

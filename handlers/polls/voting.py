@@ -45,8 +45,8 @@ from harmony_matrix.when import format_local
 
 log = logging.getLogger(__name__)
 
-#: What :meth:`PollVoting.judge` did with a reaction.
-COUNTED, SUPERSEDED, REFUSED, KNOWN = "counted", "superseded", "refused", "known"
+#: What :meth:`PollVoting.judge` did with a reaction (``PENDING``: waiting for the voter's home instance).
+COUNTED, SUPERSEDED, REFUSED, KNOWN, PENDING = "counted", "superseded", "refused", "known", "pending"
 
 
 async def record_vote(store: PollStore, number: int, vote: CountedReaction) -> VoteOutcome | None:
@@ -72,6 +72,10 @@ class PollVoting:
         self.clock = clock
         self.tz = tz
         self.prefix = prefix
+        #: Reactions waiting for the voter's home instance to say whether they were a member, by
+        #: (voter, moment). Kept in memory only: after a restart the recount at close finds them again
+        #: on the server and judges them with the answer recorded meanwhile.
+        self.waiting: dict[tuple[str, int], list[tuple[int, CountedReaction]]] = {}
 
     # -- reactions -------------------------------------------------------------------------------------
 
@@ -106,8 +110,8 @@ class PollVoting:
             if found is None or found[0].room_id != room_id:
                 continue
             poll, position = found
-            if poll.secret:
-                await self.on_reaction(room_id, event)
+            if poll.secret or self.electorates.asks_home(event.sender):
+                await self.on_reaction(room_id, event)  # one by one: may wait for a peer's answer
                 continue
             polls.setdefault(poll.number, (poll, []))[1].append(CountedReaction(
                 event_id=event.event_id, voter=event.sender, option=position, score=score,
@@ -150,17 +154,31 @@ class PollVoting:
                 await self.remove_refused(poll, vote.event_id)
                 await self._tell_once(poll, vote.voter, reason)
 
-    async def judge(self, poll: Poll, vote: CountedReaction) -> str:
+    async def judge(self, poll: Poll, vote: CountedReaction, *, final: bool = False) -> str:
         """Take or refuse a reaction in ``poll``'s room: the one path for reactions seen live and for
         those the recount finds first. Returns ``COUNTED``, ``SUPERSEDED`` (a newer score of the same
         voter on the option counts), ``REFUSED``, or ``KNOWN`` (stored before: a replay).
 
         A vote counts if the poll took votes at its timestamp and its sender was eligible then. A
         refused one is stored as refused (so nothing counts it later), removed from the room, and its
-        sender told privately why, once per poll."""
+        sender told privately why, once per poll.
+
+        A voter whose home instance must say whether they were a member leaves the vote ``PENDING`` until
+        it answers (:meth:`eligibility_answered`); at the recount at close (``final``) a vote still
+        unanswered is refused as unconfirmed."""
+        eligible: bool | None = None
+        if poll.takes_votes_at(vote.ts):
+            eligible = await self.electorates.judge(poll, vote.voter, at=vote.ts, sent_in_room=True)
         if not poll.takes_votes_at(vote.ts):
             reason = "closed"
-        elif not await self.electorates.may_vote(poll, vote.voter, at=vote.ts, sent_in_room=True):
+        elif eligible is None and not final:
+            waiting = self.waiting.setdefault((vote.voter, vote.ts), [])
+            if all(v.event_id != vote.event_id for _, v in waiting):
+                waiting.append((poll.number, vote))
+            return PENDING
+        elif eligible is None:
+            reason = "unconfirmed"
+        elif not eligible:
             reason = "not-eligible"
         else:
             outcome = await record_vote(self.store, poll.number, vote)
@@ -176,6 +194,13 @@ class PollVoting:
         await self.remove_refused(poll, vote.event_id)
         await self._tell_once(poll, vote.voter, reason)
         return REFUSED
+
+    async def eligibility_answered(self, user_id: str, at: int) -> None:
+        """The home instance of ``user_id`` answered about the moment ``at``: judge the votes waiting for it."""
+        for number, vote in self.waiting.pop((user_id, at), []):
+            poll = await self.store.get(number)
+            if poll is not None and poll.is_open:
+                await self.judge(poll, vote)
 
     async def remove_refused(self, poll: Poll, event_id: str) -> None:
         """Remove a refused reaction from the room, so what is shown on an option is what counts."""

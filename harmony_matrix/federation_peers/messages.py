@@ -27,6 +27,7 @@ MAX_TEXT_LENGTH: Final = 500
 MAX_VIA: Final = 3
 _ROOM_ID = re.compile(r"^![^\s:]{1,255}(?::[^\s]{1,255})?$")
 _SERVER = re.compile(r"^[A-Za-z0-9.\-\[\]:]{1,255}$")
+_USER = re.compile(r"^@[^\s:]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}$")
 _ALIAS = re.compile(r"^#[^\s:]{1,255}:[A-Za-z0-9.\-\[\]:]{1,255}$")
 
 
@@ -45,6 +46,20 @@ class Kind(StrEnum):
     UNNEST_REQUEST = "unnest.request"
     #: parent's host → child's host: the ``m.space.child`` is gone.
     UNNEST_DONE = "unnest.done"
+    #: child's host → parent's host: seat ``user``, a delegate of ``child_space``, in ``parent_space``.
+    DELEGATE_SEAT = "delegate.seat"
+    #: parent's host → child's host: ``user`` is seated (invited to the umbrella's rooms).
+    DELEGATE_ADMITTED = "delegate.admitted"
+    #: parent's host → child's host: ``user`` is not seated, ``reason`` says why.
+    DELEGATE_REFUSED = "delegate.refused"
+    #: child's host → parent's host: ``user`` no longer holds the seat (stood down, withdrawn).
+    DELEGATE_UNSEAT = "delegate.unseat"
+    #: parent's host → child's host: the seat of ``user`` is ended.
+    DELEGATE_UNSEATED = "delegate.unseated"
+    #: any instance → the home instance of ``user``: was ``user`` a registered member at ``at``?
+    ELIGIBILITY_ASK = "eligibility.ask"
+    #: the home instance → the asker: ``member`` (yes/no) for ``user`` at ``at``.
+    ELIGIBILITY_ANSWER = "eligibility.answer"
 
 
 #: The fields each kind needs besides ``version``, ``kind`` and ``key``.
@@ -55,6 +70,13 @@ REQUIRED: Final[Mapping[Kind, tuple[str, ...]]] = {
     Kind.NEST_REFUSED: ("child_space", "parent_space", "reason"),
     Kind.UNNEST_REQUEST: ("child_space", "parent_space"),
     Kind.UNNEST_DONE: ("child_space", "parent_space"),
+    Kind.DELEGATE_SEAT: ("child_space", "parent_space", "user"),
+    Kind.DELEGATE_ADMITTED: ("child_space", "parent_space", "user"),
+    Kind.DELEGATE_REFUSED: ("child_space", "parent_space", "user", "reason"),
+    Kind.DELEGATE_UNSEAT: ("child_space", "parent_space", "user"),
+    Kind.DELEGATE_UNSEATED: ("child_space", "parent_space", "user"),
+    Kind.ELIGIBILITY_ASK: ("user", "at"),
+    Kind.ELIGIBILITY_ANSWER: ("user", "at", "member"),
 }
 
 class Role(StrEnum):
@@ -73,6 +95,11 @@ SENDER_ROLE: Final[Mapping[Kind, Role]] = {
     Kind.NEST_PENDING: Role.PARENT_HOST,
     Kind.NEST_REFUSED: Role.PARENT_HOST,
     Kind.UNNEST_DONE: Role.PARENT_HOST,
+    Kind.DELEGATE_SEAT: Role.CHILD_HOST,
+    Kind.DELEGATE_UNSEAT: Role.CHILD_HOST,
+    Kind.DELEGATE_ADMITTED: Role.PARENT_HOST,
+    Kind.DELEGATE_REFUSED: Role.PARENT_HOST,
+    Kind.DELEGATE_UNSEATED: Role.PARENT_HOST,
 }
 
 
@@ -92,15 +119,26 @@ class FederationMessage:
     child_name: str = ""
     parent_alias: str = ""
     reason: str = ""
+    #: The person a ``delegate.*`` or ``eligibility.*`` message is about (a Matrix user ID).
+    user: str = ""
+    #: ``eligibility.*``: the moment asked about (server milliseconds since the epoch).
+    at: int = 0
+    #: ``eligibility.answer``: whether ``user`` was a registered member at ``at``.
+    member: bool = False
 
     def to_content(self, body: str) -> dict[str, Any]:
         """The event content (``body``: a line for a person reading the room)."""
         content: dict[str, Any] = {"version": PROTOCOL_VERSION, "kind": self.kind.value, "key": self.key,
-                                   "child_space": self.child_space, "parent_space": self.parent_space,
                                    "body": body}
+        if "child_space" in REQUIRED[self.kind] or self.child_space:
+            content["child_space"] = self.child_space
+            content["parent_space"] = self.parent_space
+        for name in ("at", "member"):
+            if name in REQUIRED[self.kind]:
+                content[name] = getattr(self, name)
         if self.via or "via" in REQUIRED[self.kind]:
             content["via"] = list(self.via)
-        for name in ("child_name", "parent_alias", "reason"):
+        for name in ("child_name", "parent_alias", "reason", "user"):
             if getattr(self, name) or name in REQUIRED[self.kind]:
                 content[name] = getattr(self, name)
         return content
@@ -122,7 +160,18 @@ def parse_message(content: Mapping[str, Any]) -> FederationMessage:
     key = _text(content, "key", limit=MAX_KEY_LENGTH)
     if not key:
         raise MalformedMessage("key is empty")
-    child, parent = _room(content, "child_space"), _room(content, "parent_space")
+    spaces = "child_space" in REQUIRED[kind]
+    child = _room(content, "child_space") if spaces else ""
+    parent = _room(content, "parent_space") if spaces else ""
+    at, member = 0, False
+    if "at" in REQUIRED[kind]:
+        if not isinstance(content["at"], int) or isinstance(content["at"], bool) or content["at"] < 0:
+            raise MalformedMessage("at must be a non-negative integer (milliseconds)")
+        at = content["at"]
+    if "member" in REQUIRED[kind]:
+        if not isinstance(content["member"], bool):
+            raise MalformedMessage("member must be true or false")
+        member = content["member"]
     via: tuple[str, ...] = ()
     if "via" in content:
         raw = content["via"]
@@ -134,10 +183,16 @@ def parse_message(content: Mapping[str, Any]) -> FederationMessage:
     alias = _text(content, "parent_alias") if "parent_alias" in content else ""
     if alias and not _ALIAS.match(alias):
         raise MalformedMessage("parent_alias is not a room alias")
+    user = _text(content, "user") if "user" in content else ""
+    if user and not _USER.match(user):
+        raise MalformedMessage("user is not a Matrix user ID")
+    if "user" in REQUIRED[kind] and not user:
+        raise MalformedMessage("user is empty")
     return FederationMessage(
         kind=kind, key=key, child_space=child, parent_space=parent, via=via,
         child_name=_text(content, "child_name") if "child_name" in content else "",
-        parent_alias=alias, reason=_text(content, "reason") if "reason" in content else "")
+        parent_alias=alias, reason=_text(content, "reason") if "reason" in content else "", user=user,
+        at=at, member=member)
 
 
 def _text(content: Mapping[str, Any], name: str, *, limit: int = MAX_TEXT_LENGTH) -> str:
@@ -172,4 +227,4 @@ def answer(request: FederationMessage, kind: Kind, *, via: Sequence[str] = (), r
     """The answer of ``kind`` to ``request`` (same spaces, key derived from the request's)."""
     return FederationMessage(kind=kind, key=answer_key(request, kind), child_space=request.child_space,
                              parent_space=request.parent_space, via=tuple(via)[:MAX_VIA],
-                             reason=reason[:MAX_TEXT_LENGTH])
+                             reason=reason[:MAX_TEXT_LENGTH], user=request.user, at=request.at)

@@ -37,6 +37,8 @@ class Peer:
 
     user_id: UserId
     rights: frozenset[PeerRight]
+    #: Delegate seats each of its assemblies nested in one of our umbrellas is granted there (``delegates``).
+    delegate_seats: int = 1
 
     @property
     def server(self) -> str:

@@ -15,6 +15,13 @@ Eligible at a moment means:
   nested in it at any depth (as ``Federation.participates`` counts participation), at that moment;
 * ``participants`` anywhere else: joined the poll's room at that moment. A reaction in the poll's room
   proves it: Matrix accepts an event in a room only from someone who has joined it.
+
+**Members of a peer instance** (docs/FEDERATION.md, "Eligibility across instances"): someone this
+instance's registry does not list, on the server of a trusted peer instance, may be a member there.
+The question "was @x a registered member at moment T?" goes to that instance (:func:`waits_for_home`);
+its yes/no is a fact like the others (``VoterFacts.vouched``), and the answering instance answers
+with this same rule (:func:`member_at`). Until the answer comes the vote is neither counted nor
+refused; a vote still unanswered when the poll closes is not counted.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from dataclasses import dataclass
 from harmony_matrix.assemblies.federation import Federation
 from harmony_matrix.polls.poll import Eligibility
 
-__all__ = ["JOIN", "Electorate", "Span", "VoterFacts", "electorate_of", "joined_spans", "may_vote"]
+__all__ = ["JOIN", "Electorate", "Span", "VoterFacts", "electorate_of", "joined_spans", "may_vote", "member_at",
+           "waits_for_home"]
 
 #: The ``membership`` of an ``m.room.member`` event that makes someone a participant of the room.
 JOIN = "join"
@@ -116,6 +124,9 @@ class VoterFacts:
 
     spans: tuple[Span, ...] = ()
     sent_in_room: bool = False
+    #: For ``members``: what the person's home instance (a peer) answered to "a registered member at
+    #: that moment?"; None when it was not asked or has not answered.
+    vouched: bool | None = None
 
 
 def may_vote(electorate: Electorate, facts: VoterFacts, *, at: int) -> bool:
@@ -123,4 +134,21 @@ def may_vote(electorate: Electorate, facts: VoterFacts, *, at: int) -> bool:
     the module docstring gives the rule."""
     if electorate.asks_room and facts.sent_in_room:
         return True
+    if electorate.asks_membership and facts.vouched:
+        return True
     return any(span.covers(at) for span in facts.spans)
+
+
+def waits_for_home(electorate: Electorate, facts: VoterFacts, *, at: int, home_is_peer: bool) -> bool:
+    """Whether the judgement of a vote must wait for the person's home instance: the electorate is
+    ``members``, the local facts do not make them eligible, their server is a trusted peer's
+    (``home_is_peer``), and it has not answered yet."""
+    return (electorate.asks_membership and home_is_peer and facts.vouched is None
+            and not may_vote(electorate, facts, at=at))
+
+
+def member_at(since_ms: int | None, *, at: int) -> bool:
+    """The answer to a peer's question "was this person a registered member at ``at``?", from when
+    they were registered here (``since_ms``, server milliseconds; None: not a member)."""
+    spans = (Span(since_ms),) if since_ms is not None else ()
+    return may_vote(Electorate(Eligibility.MEMBERS), VoterFacts(spans=spans), at=at)

@@ -58,3 +58,45 @@ class PeerRoomRow(Model):
     class Meta:
         table = "federation_peer_room"
         table_description = "the encrypted room shared with each peer bot"
+
+
+class FederationDelegate(Model):
+    """One delegate of a nested assembly seated across instances (``federation_peers.delegates``).
+
+    Delegates are public (they speak for their assembly); no membership or ballot is kept here."""
+
+    id = fields.BigIntField(primary_key=True)
+    side = fields.CharField(max_length=16)
+    local_slug = fields.CharField(max_length=MAX_SLUG_LENGTH)
+    local_space = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    remote_space = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    peer = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    user = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    state = fields.CharField(max_length=16)
+    key = fields.TextField()
+    reason = fields.TextField(db_default="")
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "federation_delegate"
+        table_description = "delegates seated across instances"
+        unique_together = (("side", "local_space", "remote_space", "user"),)
+
+
+class EligibilityQuestion(Model):
+    """A question asked of a peer instance ("was @x a member at T?") and its yes/no once answered.
+
+    Membership is special-category data: the answer is kept here (for the recount at close) and never
+    logged or posted."""
+
+    id = fields.BigIntField(primary_key=True)
+    key = fields.CharField(max_length=400, unique=True)
+    peer = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    user = fields.CharField(max_length=_MATRIX_ID_LENGTH)
+    at = fields.BigIntField()
+    answer = fields.BooleanField(null=True)
+    asked_at = fields.DatetimeField()
+
+    class Meta:
+        table = "federation_eligibility_question"
+        table_description = "membership questions asked of peer instances (yes/no)"

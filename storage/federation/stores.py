@@ -7,9 +7,17 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from harmony_matrix.federation_peers.delegates import Delegate, DelegateState
+from harmony_matrix.federation_peers.eligibility import Question
 from harmony_matrix.federation_peers.links import Link, LinkState, Side
 from harmony_matrix.ids import RoomId
-from storage.federation.models import AppliedPeerMessage, FederationLink, PeerRoomRow
+from storage.federation.models import (
+    AppliedPeerMessage,
+    EligibilityQuestion,
+    FederationDelegate,
+    FederationLink,
+    PeerRoomRow,
+)
 from storage.scope import ContextScope
 from storage.timestamps import as_utc
 
@@ -72,6 +80,60 @@ class FederationStore:
         """Use ``room_id`` for messages to ``peer`` from now on."""
         with self._scope():
             await PeerRoomRow.update_or_create({"room_id": room_id}, peer=peer)
+
+    async def delegates(self, side: Side | None = None) -> list[Delegate]:
+        """Delegates seated (or asked for) across instances, on ``side`` (both when None), oldest first."""
+        with self._scope():
+            query = FederationDelegate.all() if side is None else FederationDelegate.filter(side=side.value)
+            rows = await query.order_by("id")
+        return [Delegate(side=Side(r.side), local_slug=r.local_slug, local_space=r.local_space,
+                         remote_space=r.remote_space, peer=r.peer, user=r.user, state=DelegateState(r.state),
+                         key=r.key, reason=r.reason) for r in rows]
+
+    async def save_delegate(self, delegate: Delegate, *, at: datetime) -> None:
+        """Create or update the delegate (one row per side, pair of spaces and person)."""
+        values = dict(local_slug=delegate.local_slug, peer=delegate.peer, state=delegate.state.value,
+                      key=delegate.key, reason=delegate.reason, updated_at=as_utc(at, "at"))
+        with self._scope():
+            await FederationDelegate.update_or_create(values, side=delegate.side.value,
+                                                      local_space=delegate.local_space,
+                                                      remote_space=delegate.remote_space, user=delegate.user)
+
+    async def question(self, key: str) -> Question | None:
+        """The eligibility question with ``key``, with its answer if it came."""
+        with self._scope():
+            row = await EligibilityQuestion.get_or_none(key=key)
+        return None if row is None else _question(row)
+
+    async def open_questions(self) -> list[Question]:
+        """Questions not answered yet (asked again at start)."""
+        with self._scope():
+            rows = await EligibilityQuestion.filter(answer=None).order_by("id")
+        return [_question(row) for row in rows]
+
+    async def ask(self, question: Question, *, at: datetime) -> bool:
+        """Record a question; False if it was asked before."""
+        with self._scope():
+            try:
+                await EligibilityQuestion.create(key=question.key, peer=question.peer, user=question.user,
+                                                 at=question.at, asked_at=as_utc(at, "at"))
+            except IntegrityError:
+                return False
+        return True
+
+    async def record_answer(self, key: str, answer: bool) -> None:
+        """The peer answered the question ``key``."""
+        with self._scope():
+            await EligibilityQuestion.filter(key=key).update(answer=answer)
+
+    async def forget_questions(self, user: str) -> None:
+        """Forget the questions asked about ``user`` (erasure)."""
+        with self._scope():
+            await EligibilityQuestion.filter(user=user).delete()
+
+
+def _question(row: EligibilityQuestion) -> Question:
+    return Question(key=row.key, peer=row.peer, user=row.user, at=row.at, answer=row.answer)
 
 
 def _link(row: FederationLink) -> Link:

@@ -8,7 +8,7 @@ One run of the two bots covers the acceptance points of issue 15 it can (the sui
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_matrix.consensus.decisions import Decision, Level, Method, append, make_decision_ref
 from harmony_matrix.event_types import HARMONY_DECISION_STATE, HARMONY_FEDERATION, SPACE_CHILD, SPACE_PARENT
 from harmony_matrix.federation_peers.decisions import decision_state
+from harmony_matrix.federation_peers.eligibility import ask_key
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -84,7 +85,8 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
     admin_r = await make_user("admin-r", server=regional_hs)
     national_config = write_bot_config(
         tmp_path / "national", synapse=national_hs, bot=national_bot, admins=[admin_n.user_id],
-        sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": regional_bot.user_id, "may": ["nest"]}]})
+        sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": regional_bot.user_id, "may": ["nest", "delegates", "eligibility"],
+                                                  "delegate_seats": 1}]})
     regional_config = write_bot_config(
         tmp_path / "regional", synapse=regional_hs, bot=regional_bot, admins=[admin_r.user_id],
         sync={"timeout_ms": 1000}, federation={"peers": [{"user_id": national_bot.user_id, "may": ["decisions"]}]})
@@ -153,6 +155,62 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         member = await national.gateway.get_state_event(forum["space"], "m.room.member", person.user_id)
         assert member is not None and member["membership"] == "join"
 
+        # --- delegates up the levels: one seated in the national Party, a second over the seat count refused --
+        await admin_r.join(wales["discussion"], via=[regional_hs.server_name])
+        first = await make_user("delegate-a", server=regional_hs)
+        second = await make_user("delegate-b", server=regional_hs)
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate send {first.user_id}",
+                                                  from_user=regional_bot.user_id)
+        assert f"I asked {national_bot.user_id} to seat {first.user_id}" in reply["content"]["body"]
+        await until(lambda: _membership(national, party["discussion"], first.user_id, "invite"),
+                    "the delegate invited to the national Party's discussion")
+        assert await national.features["federation"].delegates.seated_in(first.user_id) == {"party"}
+        await until(lambda: _has(notices(regional, wales["secretariat"]),
+                                 f"{first.user_id} is seated in {party_alias} as a delegate of Wales Regional Assembly"),
+                    "the regional secretariat told of the seat")
+        await first.join(party["discussion"], via=[national_hs.server_name])
+        assert await national.features["assemblies"].enforcer.enforce(
+            first.user_id, party["space"], "party", "space") is Enforcement.KEEP
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate send {second.user_id}",
+                                                  from_user=regional_bot.user_id)
+        assert f"to seat {second.user_id}" in reply["content"]["body"]
+        await until(lambda: _has(notices(regional, wales["secretariat"]), (
+            f"refused to seat {second.user_id} in {party_alias} as a delegate of Wales Regional Assembly: no seat "
+            f"left for {second.user_id}: party grants Wales Regional Assembly 1 delegate seat, and 1 is taken")),
+            "the refusal over the seat count told to the regional secretariat")
+        assert await national.gateway.get_state_event(party["discussion"], "m.room.member", second.user_id) is None
+        assert not await national.features["federation"].delegates.seated_in(second.user_id)
+        # The first stands down: the region withdraws them, and the national seat ends.
+        reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate withdraw {first.user_id}",
+                                                  from_user=regional_bot.user_id)
+        await until(lambda: _has(notices(regional, wales["secretariat"]), f"{first.user_id} no longer holds a seat in "
+                                 f"{party_alias}"), "the seat ended on both sides")
+        assert not await national.features["federation"].delegates.seated_in(first.user_id)
+
+        # --- eligibility across instances: a national member votes in a regional members' poll ---------
+        voter = await make_user("nat-member", server=national_hs)
+        stranger = await make_user("nat-stranger", server=national_hs)
+        await national.db.members.add(voter.user_id, by=admin_n.user_id, at=datetime.now(UTC) - timedelta(minutes=1))
+        ref = await regional.features["polls"].start_poll(
+            room_id=wales["discussion"], question="Adopt the charter?", options=["Yes", "No"], eligibility="members",
+            created_by=admin_r.user_id, origin="test:federated-eligibility")
+        number = int(ref.lstrip("#"))
+        option = (await regional.db.polls.get(number)).options[0].event_id
+        for someone in (voter, stranger):
+            await someone.join(wales["discussion"], via=[regional_hs.server_name])
+        voted = await voter.react(wales["discussion"], option, "5\ufe0f\u20e3")
+        refused = await stranger.react(wales["discussion"], option, "4\ufe0f\u20e3")
+        await until(lambda: _reaction_is(regional, number, voted, "live"), "the national member's vote counted")
+        await until(lambda: _reaction_is(regional, number, refused, "refused"), "the national non-member's refused")
+        assert await regional.db.polls.turnout(number) == 1
+        # The answers came from the national instance (it alone knows these members); the regional
+        # registry lists neither, and each was asked once, over the encrypted peer room.
+        assert not await regional.db.members.is_member(voter.user_id)
+        assert await national.db.federation.applications("eligibility.ask") == 2
+        stranger_ts = await _event_ts(regional, wales["discussion"], refused)
+        asked = await regional.db.federation.question(ask_key(stranger.user_id, stranger_ts))
+        assert asked is not None and asked.peer == national_bot.user_id and asked.answer is False
+
         # Nesting under the rogue's space is refused by the peer hosting its server, and reported.
         await until(lambda: _has(notices(regional, wales["secretariat"]),
                                  f"refused to nest Wales Regional Assembly under {rogue_alias}"), "the refusal reported")
@@ -192,6 +250,17 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
                                  f"refused a federation nest.request from {rogue.user_id}"), "the rogue reported")
         await until(lambda: _has(notices(national, party["secretariat"]), "a malformed message (nest.request lacks child_space"),
                     "the rogue's malformed message reported")
+        # … nor its membership claims: it answers the regional bot's question about the stranger "yes".
+        claim_room = await rogue.create_room(preset="private_chat", invite=[regional_bot.user_id], is_direct=True)
+        await until(lambda: _joined(rogue, claim_room, regional_bot.user_id), "the regional bot in the rogue's chat")
+        await rogue.send_event(claim_room, HARMONY_FEDERATION, {
+            "version": 1, "kind": "eligibility.answer", "key": asked.key + "/eligibility.answer",
+            "user": stranger.user_id, "at": stranger_ts, "member": True, "body": "they are a member"})
+        await until(lambda: _has(notices(regional, wales["secretariat"]),
+                                 f"refused a federation eligibility.answer from {rogue.user_id}"), "the claim reported")
+        assert (await regional.db.federation.question(asked.key)).answer is False
+        assert await _reaction_is(regional, number, refused, "refused")
+        assert await regional.db.polls.turnout(number) == 1
         assert await national.gateway.get_state_event(party["space"], SPACE_CHILD, rogue_space) is None
         # Only the trusted peer's two requests were applied (one accepted, one refused).
         assert await national.db.federation.applications("nest.request") == 2
@@ -227,6 +296,20 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
 async def _allows(app: App, room_id: str, allowed: str) -> bool:
     rules = await app.gateway.get_state_event(room_id, "m.room.join_rules") or {}
     return any(rule.get("room_id") == allowed for rule in rules.get("allow", []))
+
+
+async def _reaction_is(app: App, number: int, event_id: str, state: str) -> bool:
+    return (await app.db.polls.known_reaction_ids(number)).get(event_id) == state
+
+
+async def _event_ts(app: App, room_id: str, event_id: str) -> int:
+    event = await app.gateway.get_event(room_id, event_id)
+    return int(event["origin_server_ts"])
+
+
+async def _membership(app: App, room_id: str, user_id: str, membership: str) -> bool:
+    member = await app.gateway.get_state_event(room_id, "m.room.member", user_id)
+    return member is not None and member.get("membership") == membership
 
 
 async def _not(check: Awaitable[bool]) -> bool:

@@ -63,3 +63,34 @@ async def test_the_decision_record_counts_its_entries_for_publishing(database: D
             ref=make_decision_ref("party", n), assembly="party", level=Level.MOOT, method=Method.CONSENSUS,
             outcome="reached", statement="s", topics=("t",), decided_at=NOW), assembly="party")
     assert await decisions.count() == 2 == len(await decisions.chain())
+
+
+async def test_a_delegate_is_kept_per_side_spaces_and_person_and_updated_in_place(database: Database) -> None:
+    from harmony_matrix.federation_peers.delegates import Delegate, DelegateState
+
+    store = database.federation
+    asked = Delegate(side=Side.CHILD, local_slug="wales", local_space="!wales", remote_space="!party",
+                     peer="@harmony:national.example", user="@cy:wales.example", state=DelegateState.ASKED,
+                     key="delegate.seat:1")
+    await store.save_delegate(asked, at=NOW)
+    refused = replace(asked, state=DelegateState.REFUSED, reason="no seat left")
+    await store.save_delegate(refused, at=NOW)
+    other = replace(asked, side=Side.PARENT, user="@dai:wales.example", state=DelegateState.SEATED)
+    await store.save_delegate(other, at=NOW)
+    assert await store.delegates() == [refused, other]
+    assert await store.delegates(Side.PARENT) == [other]
+
+
+async def test_a_membership_question_is_asked_once_and_its_answer_kept_until_erased(database: Database) -> None:
+    from harmony_matrix.federation_peers.eligibility import Question
+
+    store = database.federation
+    question = Question(key="eligibility.ask:@ann:n.example:5", peer="@harmony:n.example", user="@ann:n.example", at=5)
+    assert await store.ask(question, at=NOW)
+    assert not await store.ask(question, at=NOW)
+    assert await store.open_questions() == [question]
+    await store.record_answer(question.key, True)
+    assert await store.question(question.key) == replace(question, answer=True)
+    assert await store.open_questions() == []
+    await store.forget_questions("@ann:n.example")
+    assert await store.question(question.key) is None

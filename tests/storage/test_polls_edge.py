@@ -481,3 +481,52 @@ async def test_votes_are_stored_while_their_redactions_and_notices_wait_in_the_q
     assert sorted(edge.server.redacted()) == ["$first", "$outsider"]
     [told] = edge.told(OUTSIDER)
     assert "was not counted" in told
+
+
+# --- members of a peer instance: the vote waits for their home instance's answer ------------------
+
+@dataclass
+class HomeInstance:
+    """The voters' home instance as the polls feature sees it (the federation feature on Matrix): the
+    questions it was asked, and the answers recorded so far."""
+
+    answers: dict[tuple[str, int], bool] = field(default_factory=dict)
+    asked: list[tuple[str, int]] = field(default_factory=list)
+
+    def can_ask(self, user_id: str) -> bool:
+        return user_id.endswith(":national.example")
+
+    async def answer(self, user_id: str, at: int) -> bool | None:
+        return self.answers.get((user_id, at))
+
+    async def ask(self, user_id: str, at: int) -> None:
+        self.asked.append((user_id, at))
+
+
+async def test_a_peer_members_vote_waits_for_the_answer_and_an_unanswered_one_is_not_counted_at_close(
+        edge: Edge) -> None:
+    home = HomeInstance()
+    edge.feature.electorates.home = home
+    yes, silent, late = "@yes:national.example", "@silent:national.example", "@late:national.example"
+    poll = await open_poll(edge)
+    at = NOW + timedelta(minutes=1)
+    for voter, event_id in ((yes, "$yes"), (silent, "$silent"), (late, "$late"), (OUTSIDER, "$out")):
+        await edge.react(poll, 0, 5, sender=voter, event_id=event_id, at=at)
+    # Waiting, neither counted nor refused; a person of no peer server is refused at once.
+    assert await edge.db.polls.known_reaction_ids(poll.number) == {"$out": "refused"}
+    assert home.asked == [(yes, edge.ms(at)), (silent, edge.ms(at)), (late, edge.ms(at))]
+    # The answer comes (by a later sync): the waiting vote is judged with it.
+    home.answers[(yes, edge.ms(at))] = True
+    await edge.feature.voting.eligibility_answered(yes, edge.ms(at))
+    assert (await edge.db.polls.known_reaction_ids(poll.number))["$yes"] == "live"
+    # A restart forgets what waited; the answer recorded meanwhile is used by the recount at close.
+    edge.feature.voting.waiting.clear()
+    home.answers[(late, edge.ms(at))] = True
+    edge.harness.now = NOW + timedelta(minutes=5)
+    result = await edge.close(poll)
+    assert result.totals == {"Pizza": 10, "Soup": 0} and result.ballot_count == 2
+    known = await edge.db.polls.known_reaction_ids(poll.number)
+    assert (known["$late"], known["$silent"]) == ("live", "refused")
+    assert "$silent" in edge.server.redacted()
+    [told] = edge.told(silent)
+    assert "your home instance did not confirm before the poll closed" in told
