@@ -52,7 +52,7 @@ class SeatDirectory(Protocol):
 
     async def seated_in(self, user_id: str) -> frozenset[str]: ...
 
-    async def seat_holders(self) -> Mapping[str, frozenset[str]]:
+    async def seats_by_person(self) -> Mapping[str, frozenset[str]]:
         """Everyone holding a seat within its term → the assemblies where (one read, for a sweep)."""
         ...
 

@@ -50,7 +50,7 @@ class Facts:
         members = await self.members.members_among(uids)
         declared = await self.people.declarations_of(uids)
         admitted = await self.people.admissions_of(uids)
-        seated = await self.seats.seat_holders() if self.seats is not None else {}
+        seated = await self.seats.seats_by_person() if self.seats is not None else {}
         spaces = self.registry.spaces()
         rooms = set(spaces)
         unindexed = await self.presence.load(rooms)

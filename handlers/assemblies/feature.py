@@ -222,7 +222,7 @@ class AssembliesFeature:
         federation feature for delegates seated by a peer instance; each call adds a source): seat
         holders enter their assembly (a ``drawn`` one only them), some with moderator power."""
         current = self.facts.seats
-        combined = seats if current is None else _SeatSources((current, seats))
+        combined: SeatDirectory = seats if current is None else _SeatSources((current, seats))
         self.facts.seats = combined
         self.provisioner.seats = combined
 
@@ -380,4 +380,11 @@ class _SeatSources:
         found: frozenset[str] = frozenset()
         for source in self._sources:
             found |= await source.seat_moderators(slug)
+        return found
+
+    async def seats_by_person(self) -> dict[str, frozenset[str]]:
+        found: dict[str, frozenset[str]] = {}
+        for source in self._sources:
+            for user, slugs in (await source.seats_by_person()).items():
+                found[user] = found.get(user, frozenset()) | slugs
         return found

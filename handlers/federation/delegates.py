@@ -54,6 +54,14 @@ class DelegateExchange:
         """A delegate's seat gives a place in the umbrella, not moderator power."""
         return frozenset()
 
+    async def seats_by_person(self) -> dict[str, frozenset[str]]:
+        """Everyone seated here as a peer instance's delegate → our umbrellas where (for a sweep)."""
+        found: dict[str, frozenset[str]] = {}
+        for d in await self.feature.store.delegates(Side.PARENT):
+            if d.state is DelegateState.SEATED:
+                found[d.user] = found.get(d.user, frozenset()) | {d.local_slug}
+        return found
+
     async def holders(self, slug: str, side: Side) -> list[Delegate]:
         """The delegates of ``slug`` seated (or asked for) on ``side``."""
         return [d for d in await self.feature.store.delegates(side) if d.local_slug == slug

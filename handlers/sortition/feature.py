@@ -86,9 +86,9 @@ class SortitionFeature:
         """Assemblies where ``user_id`` holds a seat drawn by lot, within its term."""
         return await self.seats.seated_in(user_id)
 
-    async def seat_holders(self) -> dict[str, frozenset[str]]:
+    async def seats_by_person(self) -> dict[str, frozenset[str]]:
         """Everyone holding a seat drawn by lot within its term → the assemblies where."""
-        return await self.seats.seat_holders()
+        return await self.seats.seats_by_person()
 
     async def seat_moderators(self, slug: str) -> frozenset[str]:
         """Seat holders of ``slug`` with moderator power by their draw."""

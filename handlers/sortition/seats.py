@@ -42,7 +42,7 @@ class SeatReader:
         now = self._clock()
         return frozenset(s.assembly for s in await self._seats.seats(user=user_id) if s.current(now))
 
-    async def seat_holders(self) -> dict[str, frozenset[str]]:
+    async def seats_by_person(self) -> dict[str, frozenset[str]]:
         """Everyone holding a seat within its term → the assemblies where."""
         now = self._clock()
         found: dict[str, set[str]] = {}
@@ -91,9 +91,9 @@ class Seats:
         """Assemblies where ``user_id`` holds a seat within its term."""
         return await SeatReader(self.stores.seats, self.clock).seated_in(user_id)
 
-    async def seat_holders(self) -> dict[str, frozenset[str]]:
+    async def seats_by_person(self) -> dict[str, frozenset[str]]:
         """Everyone holding a seat within its term → the assemblies where."""
-        return await SeatReader(self.stores.seats, self.clock).seat_holders()
+        return await SeatReader(self.stores.seats, self.clock).seats_by_person()
 
     async def seat_moderators(self, slug: str) -> frozenset[str]:
         """Seat holders of ``slug`` whose draw gave them moderator power, within their term."""
