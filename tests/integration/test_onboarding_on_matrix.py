@@ -95,7 +95,7 @@ async def test_a_fresh_user_joins_a_nested_assembly_by_commands_alone(bot, make_
     said = await answer(fresh, dm, f"!h join fc-{tag}", bot_id)
     assert said == (f"Foundational Committee {tag} is open to participants of Test Party {tag}. You have an invite "
                     f"to Test Party {tag} that you have not accepted yet: accept the invite to Test Party {tag} "
-                    f"first, then send `!h join fc-{tag}` again.")
+                    f"first, then send !h join fc-{tag} again.")
     await fresh.join(party["space"])
     async with fresh.listening() as listener:
         said = await answer(fresh, dm, f"!h join fc-{tag}", bot_id)
