@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -24,6 +25,7 @@ from harmony_matrix.consensus.decisions import Decision, Level, Method, append, 
 from harmony_matrix.event_types import HARMONY_DECISION_STATE, HARMONY_FEDERATION, SPACE_CHILD, SPACE_PARENT
 from harmony_matrix.federation_peers.decisions import decision_state
 from harmony_matrix.federation_peers.eligibility import ask_key
+from matrix_client import MatrixRequestError
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -46,11 +48,11 @@ async def notices(app: App, room_id: str) -> list[str]:
             if e.get("type") == "m.room.message" and e.get("sender") == app.config.bot.user_id]
 
 
-def national_federation() -> str:
-    return """
+def national_federation(party: str) -> str:
+    return f"""
 version: 1
 assemblies:
-  - slug: party
+  - slug: {party}
     name: National Party
     kind: party
     access: open
@@ -59,7 +61,7 @@ assemblies:
     name: National Forum
     kind: working-group
     access: participants
-    parents: [party]
+    parents: [{party}]
 """
 
 
@@ -79,6 +81,8 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         synapse_pair: tuple[LocalSynapse, LocalSynapse], make_user, tmp_path: Path) -> None:
     national_hs, regional_hs = synapse_pair
     tag = tmp_path.name[-6:].lower().replace("_", "-")
+    # Its own slugs: other tests on the same pair of servers have a "party" (and its aliases) too.
+    P = f"party-{tag}"
     national_bot = await national_hs.register_user(f"national-{tag}")
     regional_bot = await regional_hs.register_user(f"regional-{tag}")
     admin_n = await make_user("admin-n", server=national_hs)
@@ -93,9 +97,9 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
     national = await start_app(national_config)
     regional = await start_app(regional_config)
     try:
-        await national.features["assemblies"].apply_federation(load_federation(national_federation(), source="n"))
-        party = await national.features["assemblies"].rooms_of("party")
-        party_alias = f"#party:{national_hs.server_name}"
+        await national.features["assemblies"].apply_federation(load_federation(national_federation(P), source="n"))
+        party = await national.features["assemblies"].rooms_of(P)
+        party_alias = f"#{P}:{national_hs.server_name}"
         # A third, untrusted bot on the national server runs a space of its own that publishes an All
         # Thing decision; the regional file names it as an umbrella too.
         rogue = await make_user("rogue-bot", server=national_hs)
@@ -164,19 +168,19 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         assert f"I asked {national_bot.user_id} to seat {first.user_id}" in reply["content"]["body"]
         await until(lambda: _membership(national, party["discussion"], first.user_id, "invite"),
                     "the delegate invited to the national Party's discussion")
-        assert await national.features["federation"].delegates.seated_in(first.user_id) == {"party"}
+        assert await national.features["federation"].delegates.seated_in(first.user_id) == {P}
         await until(lambda: _has(notices(regional, wales["secretariat"]),
                                  f"{first.user_id} is seated in {party_alias} as a delegate of Wales Regional Assembly"),
                     "the regional secretariat told of the seat")
         await first.join(party["discussion"], via=[national_hs.server_name])
         assert await national.features["assemblies"].enforcer.enforce(
-            first.user_id, party["space"], "party", "space") is Enforcement.KEEP
+            first.user_id, party["space"], P, "space") is Enforcement.KEEP
         reply = await admin_r.send_and_wait_reply(wales["discussion"], f"!h delegate send {second.user_id}",
                                                   from_user=regional_bot.user_id)
         assert f"to seat {second.user_id}" in reply["content"]["body"]
         await until(lambda: _has(notices(regional, wales["secretariat"]), (
             f"refused to seat {second.user_id} in {party_alias} as a delegate of Wales Regional Assembly: no seat "
-            f"left for {second.user_id}: party grants Wales Regional Assembly 1 delegate seat, and 1 is taken")),
+            f"left for {second.user_id}: {P} grants Wales Regional Assembly 1 delegate seat, and 1 is taken")),
             "the refusal over the seat count told to the regional secretariat")
         assert await national.gateway.get_state_event(party["discussion"], "m.room.member", second.user_id) is None
         assert not await national.features["federation"].delegates.seated_in(second.user_id)
@@ -198,6 +202,8 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
         option = (await regional.db.polls.get(number)).options[0].event_id
         for someone in (voter, stranger):
             await someone.join(wales["discussion"], via=[regional_hs.server_name])
+        # The option reaches the national server over federation (the join's backfill) a moment later.
+        await until(lambda: _server_has(voter, wales["discussion"], option), "the option on the national server")
         voted = await voter.react(wales["discussion"], option, "5\ufe0f\u20e3")
         refused = await stranger.react(wales["discussion"], option, "4\ufe0f\u20e3")
         await until(lambda: _reaction_is(regional, number, voted, "live"), "the national member's vote counted")
@@ -218,21 +224,21 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
 
         # --- decisions across instances: the national All Thing decision is in force in Wales ------
         await national.db.consensus.decisions.append(lambda n: Decision(
-            ref=make_decision_ref("party", n), assembly="party", level=Level.ALL_THING, method=Method.CONSENSUS,
+            ref=make_decision_ref(P, n), assembly=P, level=Level.ALL_THING, method=Method.CONSENSUS,
             outcome="reached", statement="Rent caps everywhere.", topics=("housing",),
-            decided_at=datetime(2026, 11, 1, 12, tzinfo=UTC)), assembly="party")
+            decided_at=datetime(2026, 11, 1, 12, tzinfo=UTC)), assembly=P)
         await regional.db.consensus.decisions.append(lambda n: Decision(
             ref=make_decision_ref("wales", n), assembly="wales", level=Level.MOOT, method=Method.CONSENSUS,
             outcome="reached", statement="No rent caps in Wales.", topics=("housing",),
             decided_at=datetime(2026, 11, 20, tzinfo=UTC)), assembly="wales")
         published = await until(lambda: regional.gateway.get_state_event(party["space"], HARMONY_DECISION_STATE,
-                                                                          "D-party-1"), "the national decision published")
+                                                                          f"D-{P}-1"), "the national decision published")
         national_hash = (await national.db.consensus.decisions.chain())[0].hash
         assert published["entry"]["hash"] == national_hash
         reply = await person.send_and_wait_reply(wales["discussion"], "!h decisions wales housing",
                                                  from_user=regional_bot.user_id)
         body = reply["content"]["body"]
-        remote_ref = f"D-party-1@{national_hs.server_name}"
+        remote_ref = f"D-{P}-1@{national_hs.server_name}"
         assert f"• {remote_ref} (all-thing, consensus" in body and "Rent caps everywhere." in body
         assert f"overridden: D-wales-1 by {remote_ref} on housing" in body
         assert f"chain entry #1, hash {national_hash[:16]}… (verified)" in body
@@ -296,6 +302,14 @@ async def test_a_regional_assembly_nests_under_the_national_party_and_unnests_wh
 async def _allows(app: App, room_id: str, allowed: str) -> bool:
     rules = await app.gateway.get_state_event(room_id, "m.room.join_rules") or {}
     return any(rule.get("room_id") == allowed for rule in rules.get("allow", []))
+
+
+async def _server_has(user: Any, room_id: str, event_id: str) -> bool:
+    try:
+        await user.request("GET", f"/_matrix/client/v3/rooms/{quote(room_id)}/event/{quote(event_id)}")
+    except MatrixRequestError:
+        return False
+    return True
 
 
 async def _reaction_is(app: App, number: int, event_id: str, state: str) -> bool:
