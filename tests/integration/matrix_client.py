@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from tests.fakes.html_check import assert_readable
+
 Event = dict[str, Any]
 EventPredicate = Callable[[Event], bool]
 MakeUser = Callable[..., Awaitable["TestMatrixUser"]]
@@ -322,15 +324,20 @@ class TestMatrixUser:
     async def send_and_wait_reply(
         self, room_id: str, body: str, *, from_user: str, timeout: float = 20.0
     ) -> Event:
-        """Send ``body`` and return the event from ``from_user`` that replies to it."""
+        """Send ``body`` and return the event from ``from_user`` that replies to it, having checked that
+        the reply reads well in every client (``tests/fakes/html_check.py``: valid HTML of the Matrix
+        subset, a plain body without tags or Markdown)."""
         async with self.listening() as listener:
             event_id = await self.send_text(room_id, body)
-            return await listener.wait_for(
+            reply = await listener.wait_for(
                 room_id,
                 replies_to(event_id, sender=from_user),
                 timeout=timeout,
                 description=f"a reply from {from_user} to {event_id} ({body!r})",
             )
+        if reply.get("type") == "m.room.message":
+            assert_readable(reply.get("content", {}))
+        return reply
 
     async def wait_for_invite(self, timeout: float = 20.0, *, room_id: str | None = None) -> str:
         """Return a room the user is (or becomes) invited to; pending invites count."""
