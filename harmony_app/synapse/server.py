@@ -202,16 +202,7 @@ class LocalSynapse:
     async def stop(self, *, timeout: float = 10.0) -> None:
         """Stop Synapse: SIGTERM, wait up to ``timeout`` seconds, then SIGKILL."""
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                logger.warning("%r ignored SIGTERM for %.0f s; killing it", self, timeout)
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await terminate(process, timeout=timeout, name=repr(self))
         if self._http is not None:
             await self._http.close()
             self._http = None
@@ -365,3 +356,19 @@ def _die_with_parent() -> None:
         pr_set_pdeathsig = 1
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+async def terminate(process: asyncio.subprocess.Process | None, *, timeout: float, name: str) -> None:
+    """Stop a Synapse process (the main one or a worker): SIGTERM, wait up to ``timeout`` seconds, then
+    SIGKILL."""
+    if process is None or process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        logger.warning("%s ignored SIGTERM for %.0f s; killing it", name, timeout)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -20,7 +19,7 @@ import aiohttp
 
 from harmony_app.synapse.config import BASE_CONFIG_NAME, LOOPBACK, OVERRIDES_NAME
 from harmony_app.synapse.errors import SynapseError
-from harmony_app.synapse.server import LocalSynapse, _die_with_parent, pick_free_ports
+from harmony_app.synapse.server import LocalSynapse, _die_with_parent, pick_free_ports, terminate
 
 
 class SynapseWorker:
@@ -85,15 +84,7 @@ class SynapseWorker:
     async def stop(self, *, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds."""
         process, self._process = self._process, None
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await terminate(process, timeout=timeout, name=f"worker {self.name}")
         if self._console is not None:
             self._console.close()
             self._console = None
