@@ -83,6 +83,15 @@ class BotConfig(_Strict):
         return _check_user_id(value)
 
 
+def _optional_http_address(value: str | None, *, example: str) -> str | None:
+    """An address people or the homeserver reach us at: empty means the default (None); otherwise an
+    http(s) address with a host, kept without a trailing slash."""
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise ValueError(f'must be an http(s) address like "{example}" (got "{value}")')
+    return value.rstrip("/")
+
 
 class AppserviceConfig(_Strict):
     """``appservice``: how the homeserver reaches the bot in ``mode: appservice``."""
@@ -101,11 +110,7 @@ class AppserviceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f'must be an http(s) address like "http://127.0.0.1:9009" (got "{value}")')
-        return value.rstrip("/")
+        return _optional_http_address(value, example="http://127.0.0.1:9009")
 
     @property
     def public_url(self) -> str:
@@ -358,11 +363,7 @@ class WebConfig(_Strict):
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f'must be an http(s) address like "https://harmony.example.org" (got "{value}")')
-        return value.rstrip("/")
+        return _optional_http_address(value, example="https://harmony.example.org")
 
 
 class PeerConfig(_Strict):
