@@ -86,13 +86,9 @@ async def _login(connection: Connection, config: Config) -> None:
     if bot.access_token:
         await _restore(connection, config, bot.access_token, device_id="")
         return
-    session = await connection.db.sessions.get(bot.user_id)
-    if session is not None:
-        try:
-            await _restore(connection, config, session.access_token, device_id=session.device_id)
-            return
-        except StartupError:
-            log.info("the stored session is no longer valid; logging in again")
+    restored, session = await _restore_stored(connection, config)
+    if restored:
+        return
     client = connection.client
     if session is not None:
         client.device_id = session.device_id  # nio sends the client's device_id: keep the device
@@ -101,6 +97,20 @@ async def _login(connection: Connection, config: Config) -> None:
         raise StartupError(f"login as {bot.user_id} failed: {getattr(response, 'message', response)}")
     await connection.db.sessions.save(BotSession(user_id=bot.user_id, device_id=response.device_id,
                                                  access_token=response.access_token))
+
+
+async def _restore_stored(connection: Connection, config: Config) -> tuple[bool, BotSession | None]:
+    """Reuse the session a login stored, if the homeserver still accepts its token. Returns whether it
+    was restored, and the stored session (a new login keeps its device, and so its keys)."""
+    session = await connection.db.sessions.get(config.bot.user_id)
+    if session is None:
+        return False, None
+    try:
+        await _restore(connection, config, session.access_token, device_id=session.device_id)
+    except StartupError:
+        log.info("the stored %s session is no longer valid; logging in again", config.mode)
+        return False, session
+    return True, session
 
 
 async def _restore(connection: Connection, config: Config, token: str, *, device_id: str) -> None:
@@ -138,13 +148,9 @@ async def _appservice_login(connection: Connection, config: Config) -> None:
     The as_token alone has no device, and end-to-end encryption needs one."""
     bot = config.bot
     as_token, _ = appservice_tokens(config)
-    session = await connection.db.sessions.get(bot.user_id)
-    if session is not None:
-        try:
-            await _restore(connection, config, session.access_token, device_id=session.device_id)
-            return
-        except StartupError:
-            log.info("the stored appservice session is no longer valid; logging in again")
+    restored, session = await _restore_stored(connection, config)
+    if restored:
+        return
     gateway, client = connection.gateway, connection.client
     client.access_token = as_token
     localpart = bot.user_id[1:].partition(":")[0]
