@@ -2,7 +2,8 @@
 
 Each vote is stored under its event ID (unique), so a replayed sync counts nothing twice, and a
 redaction whose original arrives already stripped (``RedactedEvent``) is still applied. Which of a
-voter's votes counts is the core's rule (``reactions.settle_vote``), applied by :func:`record_vote`;
+voter's votes counts is the core's rule (``reactions.settle_votes``), applied by :func:`record_votes`
+in the transaction that stores the votes;
 who may vote is ``Electorates`` (facts) and ``harmony_matrix.polls.eligibility`` (the rule: eligible
 when the vote was sent).
 
@@ -38,7 +39,6 @@ from harmony_matrix.polls.reactions import (
     CountedReaction,
     VoteOutcome,
     score_of_key,
-    settle_vote,
     settle_votes,
 )
 from harmony_matrix.when import format_local
@@ -49,15 +49,24 @@ log = logging.getLogger(__name__)
 COUNTED, SUPERSEDED, REFUSED, KNOWN, PENDING = "counted", "superseded", "refused", "known", "pending"
 
 
+async def record_votes(store: PollStore, number: int, votes: list[CountedReaction]) -> dict[str, VoteOutcome]:
+    """Store ``votes`` and settle, in the same transaction, which of each voter's votes on each option
+    counts (``reactions.settle_votes``: as if one by one, in order), marking the others superseded; so a
+    crash can never leave two votes counting. Returns the outcome of each vote stored now (a replay,
+    stored before, changes nothing and is left out)."""
+    outcomes: dict[str, VoteOutcome] = {}
+
+    def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+        outcomes.update(settle_votes(stored, live))
+        return {event_id for outcome in outcomes.values() for event_id in outcome.superseded}
+
+    stored = await store.add_reactions(number, votes, settle=settle)
+    return {vote.event_id: outcomes[vote.event_id] for vote in stored}
+
+
 async def record_vote(store: PollStore, number: int, vote: CountedReaction) -> VoteOutcome | None:
-    """Store ``vote`` and settle which of its voter's votes on its option counts (``settle_vote``), marking
-    the others superseded. None when the vote was stored before (a replay: nothing changed)."""
-    live = await store.add_reaction(number, vote)
-    if live is None:
-        return None
-    outcome = settle_vote(vote, live)
-    await store.supersede(outcome.superseded)
-    return outcome
+    """:func:`record_votes` for one vote; None when it was stored before (a replay: nothing changed)."""
+    return (await record_votes(store, number, [vote])).get(vote.event_id)
 
 
 class PollVoting:
@@ -135,19 +144,12 @@ class PollVoting:
                 refused.append((vote, "not-eligible"))
             else:
                 taken.append(vote)
-        outcomes: dict[str, VoteOutcome] = {}
-
-        def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
-            outcomes.update(settle_votes(stored, live))  # stored and settled in one transaction
-            return {event_id for outcome in outcomes.values() for event_id in outcome.superseded}
-
-        stored = await self.store.add_reactions(poll.number, taken, settle=settle)
+        outcomes = await record_votes(self.store, poll.number, taken)
         redactions: list[tuple[str, str, str]] = []
-        for vote in stored:
-            outcome = outcomes[vote.event_id]
+        for event_id, outcome in outcomes.items():
             redactions.extend((poll.room_id, older, reasons.REPLACED) for older in outcome.replaced)
             if not outcome.counts:
-                redactions.append((poll.room_id, vote.event_id, reasons.OUTDATED))
+                redactions.append((poll.room_id, event_id, reasons.OUTDATED))
         await self.outbound.redact_many(redactions)
         for vote, reason in refused:
             if await self.store.refuse(poll.number, vote, reason):

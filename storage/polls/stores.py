@@ -167,23 +167,6 @@ class PollStore:
 
     # -- reactions ---------------------------------------------------------------------------------
 
-    async def add_reaction(self, number: int, reaction: CountedReaction) -> tuple[CountedReaction, ...] | None:
-        """Store a vote; returns the live votes of the same voter on the same option afterwards (this
-        one among them), for ``reactions.settle_vote`` to decide which counts, or None when the event
-        ID was already stored (a replay: nothing changed)."""
-        with self._scope():
-            async with in_transaction():
-                try:
-                    await ReactionRow.create(
-                        event_id=reaction.event_id, poll_id=number, position=reaction.option,
-                        voter=reaction.voter, score=reaction.score, ts=reaction.ts, source=reaction.source)
-                except IntegrityError:
-                    return None
-                rows = await ReactionRow.filter(poll_id=number, voter=reaction.voter, position=reaction.option,
-                                                withdrawn=False, superseded=False,
-                                                refused=None).order_by("ts", "event_id")
-        return tuple(_counted(row) for row in rows)
-
     async def add_reactions(self, number: int, reactions: Sequence[CountedReaction], *,
                             settle: Callable[[tuple[CountedReaction, ...], tuple[CountedReaction, ...]],
                                              Collection[str]]) -> tuple[CountedReaction, ...]:
@@ -232,12 +215,6 @@ class PollStore:
                 existing = await ReactionRow.get(event_id=reaction.event_id)
                 return existing.refused is not None
         return True
-
-    async def supersede(self, event_ids: Collection[str]) -> None:
-        """Mark votes as no longer counting (a later vote on the same option replaced them)."""
-        if event_ids:
-            with self._scope():
-                await ReactionRow.filter(event_id__in=list(event_ids)).update(superseded=True)
 
     async def withdraw(self, event_id: str) -> int | None:
         """Withdraw a counted reaction (it was redacted); returns its poll number, or None if it was

@@ -349,8 +349,8 @@ async def test_the_recount_at_close_reconciles_and_records_differences(poll_bot)
     finally:
         store.option_by_event, store.options_by_events = real_lookup, real_lookups
     # A vote the database counts but the server no longer has (its redaction was never seen).
-    await store.add_reaction(poll.number, CountedReaction(event_id="$gone:localhost", voter=v2.user_id,
-                                                          option=1, score=5, ts=1))
+    await store.add_reactions(poll.number, [CountedReaction(event_id="$gone:localhost", voter=v2.user_id,
+                                                            option=1, score=5, ts=1)], settle=lambda stored, live: set())
     await admin.send_and_wait_reply(room, f"!h poll close #{poll.number}", from_user=bot)
     found = {(r.kind, r.event_id) for r in await app.db.polls.reconciliations(poll.number)}
     assert found == {("missed-reaction", missed), ("missed-withdrawal", "$gone:localhost")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -49,21 +50,30 @@ async def test_create_is_idempotent_by_source_key_and_round_trips(db: Database) 
     assert loaded.eligibility is Eligibility.MEMBERS
 
 
-async def test_votes_are_stored_once_and_superseded_on_request(db: Database) -> None:
+def nothing_superseded(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+    return set()
+
+
+def superseding(*event_ids: str) -> Callable[[tuple[CountedReaction, ...], tuple[CountedReaction, ...]], set[str]]:
+    """A settle rule naming ``event_ids`` superseded, whatever it is handed."""
+    return lambda stored, live: set(event_ids)
+
+
+async def test_votes_are_stored_once_and_superseded_in_the_same_write(db: Database) -> None:
     poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
     n = poll.number
-    assert await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100)) == (vote("$1", "@a:x", 0, 3, 100),)
-    assert await db.polls.add_reaction(n, vote("$1", "@a:x", 0, 3, 100)) is None  # a replay changes nothing
-    # The live votes of the same voter on the same option come back, oldest first, for the core to settle.
-    assert await db.polls.add_reaction(n, vote("$2", "@a:x", 0, 5, 200)) == (vote("$1", "@a:x", 0, 3, 100),
-                                                                               vote("$2", "@a:x", 0, 5, 200))
-    await db.polls.supersede(["$1"])
+    assert await db.polls.add_reactions(n, [vote("$1", "@a:x", 0, 3, 100)], settle=nothing_superseded) == (
+        vote("$1", "@a:x", 0, 3, 100),)
+    # A replay changes nothing.
+    assert await db.polls.add_reactions(n, [vote("$1", "@a:x", 0, 3, 100)], settle=nothing_superseded) == ()
+    assert await db.polls.known_reaction_ids(n) == {"$1": "live"}
+    assert await db.polls.add_reactions(n, [vote("$2", "@a:x", 0, 5, 200)], settle=superseding("$1")) == (
+        vote("$2", "@a:x", 0, 5, 200),)
     dm = CountedReaction(event_id="$dm#0", voter="@a:x", option=0, score=1, ts=50, source="dm")
-    assert await db.polls.add_reaction(n, dm) == (dm, vote("$2", "@a:x", 0, 5, 200))
-    await db.polls.supersede(["$dm#0"])
-    await db.polls.supersede([])
-    await db.polls.add_reaction(n, vote("$3", "@b:x", 1, 4, 120))
-    await db.polls.add_reaction(n, vote("$4", "@b:x", 2, 2, 130))
+    await db.polls.add_reactions(n, [dm], settle=superseding("$dm#0"))
+    await db.polls.add_reactions(n, [], settle=superseding("$2"))  # nothing stored: nothing marked
+    await db.polls.add_reactions(n, [vote("$3", "@b:x", 1, 4, 120), vote("$4", "@b:x", 2, 2, 130)],
+                                 settle=nothing_superseded)
     assert sorted(map(sorted, (b.items() for b in await db.polls.ballots(n)))) == [[(0, 5)], [(1, 4), (2, 2)]]
     assert await db.polls.withdraw("$4") == n
     assert await db.polls.withdraw("$4") is None
@@ -78,8 +88,8 @@ async def test_votes_are_stored_once_and_superseded_on_request(db: Database) -> 
 async def test_a_batch_of_votes_is_stored_once_with_what_the_settle_rule_names_superseded(db: Database) -> None:
     poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
     n = poll.number
-    await db.polls.add_reaction(n, vote("$old", "@a:x", 0, 1, 50))
-    await db.polls.add_reaction(n, vote("$other", "@c:x", 0, 2, 60))  # another voter: not handed to settle
+    await db.polls.add_reactions(n, [vote("$old", "@a:x", 0, 1, 50), vote("$other", "@c:x", 0, 2, 60)],
+                                 settle=nothing_superseded)  # $other: another voter, not handed to settle below
     seen: list[tuple[tuple[CountedReaction, ...], tuple[CountedReaction, ...]]] = []
 
     def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
@@ -133,7 +143,7 @@ async def test_told_once_reconciliation_and_privacy(db: Database) -> None:
     assert await db.polls.was_told(n, "@a:x")
     await db.polls.record_reconciliation(n, kind="missed-reaction", event_id="$x", detail="added", at=NOW)
     assert [(r.kind, r.event_id) for r in await db.polls.reconciliations(n)] == [("missed-reaction", "$x")]
-    await db.polls.add_reaction(n, vote("$9", "@a:x", 1, 5, 10))
+    await db.polls.add_reactions(n, [vote("$9", "@a:x", 1, 5, 10)], settle=nothing_superseded)
     exported = await db.polls.export_user("@a:x")
     assert exported["votes"][0]["score"] == 5
     await db.polls.erase_user("@a:x")
@@ -149,7 +159,14 @@ async def test_a_refused_vote_is_kept_refused_and_never_counted(db: Database) ->
     assert await db.polls.refuse(n, vote("$early", "@late:x", 0, 5, 100), "not-eligible")  # a replay: still refused
     assert await db.polls.ballots(n) == [] and await db.polls.turnout(n) == 0
     # A later vote of the same person on the same option is settled against counted votes only.
-    assert await db.polls.add_reaction(n, vote("$later", "@late:x", 0, 4, 300)) == (vote("$later", "@late:x", 0, 4, 300),)
+    handed: list[tuple[CountedReaction, ...]] = []
+
+    def settle(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+        handed.append(live)
+        return set()
+
+    await db.polls.add_reactions(n, [vote("$later", "@late:x", 0, 4, 300)], settle=settle)
+    assert handed == [()]
     assert not await db.polls.refuse(n, vote("$later", "@late:x", 0, 4, 300), "closed")  # taken before: stays taken
     assert await db.polls.withdraw("$early") is None  # removing a refused vote changes nothing
     assert await db.polls.known_reaction_ids(n) == {"$early": "refused", "$later": "live"}
@@ -166,3 +183,21 @@ async def test_the_registry_says_since_when_someone_is_a_member(db: Database) ->
     assert await db.members.member_since("@sam:x") == NOW
     await db.members.remove("@sam:x")
     assert await db.members.member_since("@sam:x") is None
+
+
+async def test_a_vote_and_what_it_supersedes_are_one_write(db: Database) -> None:
+    """Were the process to fail between storing a vote and marking the older one superseded, both would
+    count; the two happen in one transaction, so a failure while settling stores nothing."""
+    poll, _ = await db.polls.create(SPEC, room_id="!r", created_by="@s:x", created_at=NOW)
+    n = poll.number
+    await db.polls.add_reactions(n, [vote("$1", "@a:x", 0, 3, 100)], settle=nothing_superseded)
+
+    def crash(stored: tuple[CountedReaction, ...], live: tuple[CountedReaction, ...]) -> set[str]:
+        raise RuntimeError("the process stops here")
+
+    with pytest.raises(RuntimeError):
+        await db.polls.add_reactions(n, [vote("$2", "@a:x", 0, 5, 200)], settle=crash)
+    assert await db.polls.known_reaction_ids(n) == {"$1": "live"}
+    # Delivered again after the restart: stored, and the older vote marked, together.
+    await db.polls.add_reactions(n, [vote("$2", "@a:x", 0, 5, 200)], settle=superseding("$1"))
+    assert await db.polls.known_reaction_ids(n) == {"$1": "superseded", "$2": "live"}

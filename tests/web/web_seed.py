@@ -123,10 +123,10 @@ async def _poll(db: Database, seeded: Seeded, room: RoomId, question: str, optio
         if secret:
             await db.polls.save_secret_ballot(poll.number, voter, ballot, at=seeded.now - timedelta(hours=5))
         else:
-            for position, score in ballot.items():
-                await db.polls.add_reaction(poll.number, CountedReaction(
-                    event_id=f"$vote-{poll.number}-{index}-{position}", voter=voter, option=position, score=score,
-                    ts=int((seeded.now - timedelta(hours=5)).timestamp() * 1000)))
+            await db.polls.add_reactions(poll.number, [CountedReaction(
+                event_id=f"$vote-{poll.number}-{index}-{position}", voter=voter, option=position, score=score,
+                ts=int((seeded.now - timedelta(hours=5)).timestamp() * 1000)) for position, score in ballot.items()],
+                settle=lambda stored, live: set())
     if close:
         result = poll_result(poll, list(ballots))
         await db.polls.close(poll.number, closed_at=seeded.now - timedelta(hours=1), result=result)
