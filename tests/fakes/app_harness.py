@@ -27,6 +27,7 @@ from harmony_app.connection import Connection
 from harmony_matrix.config import Config
 from harmony_matrix.ids import RoomId
 from storage.database import Database, open_database
+from tests.sqlite_template import seed_sqlite
 
 from .gateway import Sent
 from .harness import event_dict
@@ -59,7 +60,7 @@ class BotHarness:
         return self.now
 
     async def __aenter__(self) -> BotHarness:
-        self._db = await open_database(self.config.database_url())
+        self._db = await open_database(seed_sqlite(self.config.database_url()))
         connection = Connection(db=self._db, client=self.gateway.fake_client, gateway=self.gateway)
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.start()

@@ -17,6 +17,7 @@ import yaml
 from harmony_app.app import App
 from harmony_matrix.config import load_config
 from harmony_app.local_synapse import LocalSynapse, RegisteredUser
+from sqlite_template import seed_sqlite
 
 REPO = Path(__file__).resolve().parents[2]
 _created_databases: list[str] = []
@@ -75,6 +76,7 @@ def write_bot_config(directory: Path, *, synapse: LocalSynapse, bot: RegisteredU
             config[key] = {**config[key], **value}
         else:
             config[key] = value
+    seed_sqlite(config["database"]["url"], base=directory)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

@@ -21,6 +21,7 @@ import yaml
 from nio import RoomMessageNotice, RoomPreset
 
 from botrunner import throwaway_postgres_url, write_bot_config
+from sqlite_template import seed_sqlite
 from e2ee_client import E2EEUser, nio_replies_to
 from harmony_app.app import App
 from harmony_app.appservice import write_registration
@@ -114,6 +115,7 @@ def _bot_config(home: AppserviceHome, directory: Path, admin: TestMatrixUser) ->
     config["admins"] = [admin.user_id]
     config["database"] = {"url": throwaway_postgres_url() or "sqlite://harmony.db"}  # fresh, beside this config
     config["appservice"]["registration"] = str(home.config_path.parent / "appservice-registration.yaml")
+    seed_sqlite(config["database"]["url"], base=directory)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

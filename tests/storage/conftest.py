@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from storage.admin import create_postgres_database, drop_postgres_database
+from sqlite_template import seed_sqlite
 from storage.database import Database, open_database
 
 POSTGRES_DSN_ENV = "HARMONY_TEST_POSTGRES"
@@ -57,8 +58,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def database(database_url: str) -> AsyncIterator[Database]:
-    """A database on each backend, migrated to the latest schema; closed after the test."""
-    db = await open_database(database_url)
+    """A database on each backend, migrated to the latest schema; closed after the test. SQLite ones
+    start from the migrated template (``tests/sqlite_template.py``); ``database_url`` stays empty, for
+    the migration tests."""
+    db = await open_database(seed_sqlite(database_url))
     try:
         yield db
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from handlers.web.server import web_feature
+from sqlite_template import seed_sqlite
 from storage.database import open_database
 from storage.public.queries import PublicQueries
 from web_seed import SERVER, FakeNames, seed_demo
@@ -19,7 +20,7 @@ from web_support import FakeDraws, WebSite, free_port, web_config
 @pytest_asyncio.fixture(loop_scope="session")
 async def web_site(tmp_path: Path) -> AsyncIterator[WebSite]:
     """The demo-like federation (``web_seed``), served by the web view on a free loopback port."""
-    db = await open_database(f"sqlite://{tmp_path / 'web.db'}")
+    db = await open_database(seed_sqlite(f"sqlite://{tmp_path / 'web.db'}"))
     try:
         seeded = await seed_demo(db)
         feature = web_feature(web_config(free_port()), record=PublicQueries.of(db), via=SERVER,
