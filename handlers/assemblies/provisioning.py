@@ -333,7 +333,7 @@ class Provisioner:
         for kind, room_id in rooms.items():
             if kind not in wanted:
                 continue
-            actual = state_of(await self.gateway.get_state(room_id))
+            actual = state_of(await self.gateway.current_state(room_id))
             desired = await self.desired_state(slug, kind, federation, actual)
             drifts = detect_drift(desired, actual)
             # Power levels last: other reverts must not depend on a level we are changing.
