@@ -166,6 +166,7 @@ class FakeGateway(MatrixGateway):
     async def leave(self, room_id: str, *, reason: str | None = None) -> None:
         self.leaves.append((room_id, reason))
         self.joined.get(room_id, set()).discard(self.user_id)
+        self.room_state.left(room_id)
 
     async def invite(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
         self.invites.append((room_id, user_id))
