@@ -4,6 +4,8 @@ Why not nio's ``sync_forever`` and event callbacks: nio advances (and would pers
 *before* it runs callbacks, and an exception in a callback ends ``sync_forever``. Here each /sync
 response is handled as one batch:
 
+0. the bot's copy of its rooms' state other than memberships takes in what the batch says about state
+   (``handlers/matrix/state_cache.py``), so every handler after it reads current state;
 1. gaps (``limited`` timelines) are filled from ``/messages`` back to the previous token; with
    end-to-end encryption (``crypto``), each room's events are then decrypted, and those that cannot be
    are reported and left out (``handlers/matrix/crypto.py``);
