@@ -14,8 +14,10 @@ it is in (``/sync``, or the transactions pushed in appservice mode), so it keeps
   order; a later event for a type and state key replaces the earlier one; empty content (a removed
   space child, a redacted event) is kept as the server keeps it. A state write of the bot's own is
   written in at once (``wrote``), so a repair read before its echo arrives does not repair again.
+  (A batch the server made before such a write but handled after it can bring back the older value
+  until the next batch brings the write: at worst one repeated write, never a lasting wrong copy.)
 * **What makes a room unknown again.** The bot leaving, being removed or banned (its own membership
-  other than ``join``, a room in the batch's ``leave`` section, or ``forget`` after its own leave), or
+  other than ``join``, a room in the batch's ``leave`` section, or ``left`` after its own leave), or
   a redaction of a state event held here (its content changed without a new state event): the next
   reader asks the server once.
 
