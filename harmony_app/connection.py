@@ -13,6 +13,7 @@ from nio import AsyncClient, AsyncClientConfig, LoginResponse
 
 from handlers.matrix import crypto as e2ee
 from handlers.matrix.gateway import MatrixError, MatrixGateway, UnknownToken, UserInUse
+from handlers.matrix.state_cache import StateKeepingClient
 from harmony_matrix.config import Config
 from storage.core.types import BotSession
 from storage.database import Database, open_database
@@ -47,7 +48,7 @@ async def connect(config: Config) -> Connection:
     except OSError as exc:
         raise StartupError(f"cannot create the crypto store {crypto_store}: {exc}") from None
     db = await open_database(config.database_url())
-    client = AsyncClient(
+    client = StateKeepingClient(
         config.homeserver.url,
         config.bot.user_id,
         store_path=str(crypto_store),

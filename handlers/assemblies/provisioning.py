@@ -2,8 +2,9 @@
 
 An assembly is a space with four child rooms (discussion, announcements, votes, secretariat);
 nested assemblies are child spaces. The desired state of every room comes from the pure core
-(``room_policy.desired_room_state``); here we create what is missing, read what exists, and send
-only the state events that drift (``detect_drift``). Applying an unchanged federation therefore
+(``room_policy.desired_room_state``); here we create what is missing, read what exists (the bot's
+own copy of each room's state, memberships aside, kept from its sync: ``MatrixGateway.current_state``;
+no ``/state`` read for a room it follows), and send only the state events that drift (``detect_drift``). Applying an unchanged federation therefore
 sends nothing at all: the import is idempotent.
 
 Rooms are created as room version 12 with the bot as creator: it has infinite power there and
@@ -333,7 +334,7 @@ class Provisioner:
         for kind, room_id in rooms.items():
             if kind not in wanted:
                 continue
-            actual = state_of(await self.gateway.get_state(room_id))
+            actual = state_of(await self.gateway.current_state(room_id))
             desired = await self.desired_state(slug, kind, federation, actual)
             drifts = detect_drift(desired, actual)
             # Power levels last: other reverts must not depend on a level we are changing.

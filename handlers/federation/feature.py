@@ -462,7 +462,7 @@ class FederationFeature:
                 log.info("cannot join %s to see who hosts it: %s", space, exc)
                 return None
         try:
-            for event in await self.gateway.get_state(space):
+            for event in await self.gateway.current_state(space):
                 if event.get("type") == et.ROOM_CREATE:
                     return str(event.get("sender"))
         except MatrixError as exc:

@@ -12,7 +12,8 @@
   crash is fed again; the dispatcher's deduplication by event ID keeps that from acting twice.
 * ``PushedFeed`` is that ``feed``: the transaction shaped as a /sync batch
   (``harmony_matrix.appservice.pushed_batch``), the full state of a room the client has no cache of yet
-  loaded once (nio's "has this person joined?" cache stays complete, as with /sync's full state), then
+  loaded once (nio's "has this person joined?" cache stays complete, as with /sync's full state, and the
+  bot's copy of the room's other state starts from it: ``handlers/matrix/state_cache.py``), then
   ``Dispatcher.handle_pushed``: the same event path as the sync loop.
 """
 
@@ -30,6 +31,7 @@ from nio import AsyncClient, SyncResponse
 
 from handlers.matrix.errors import Forbidden, MatrixError, NotFound
 from handlers.matrix.gateway import MatrixGateway
+from handlers.matrix.state_cache import SyncState, sync_state
 from handlers.ports import Clock
 from harmony_matrix.appservice import check_hs_token, own_join, pushed_batch, pushed_rooms, said_while_invited
 from harmony_matrix.ids import RoomId
@@ -75,7 +77,7 @@ class PushedTransactions(Protocol):
 class PushedBatches(Protocol):
     """The dispatcher, as appservice mode feeds it (``Dispatcher.handle_pushed``)."""
 
-    async def handle_pushed(self, response: SyncResponse) -> Any: ...
+    async def handle_pushed(self, response: SyncResponse, *, state: SyncState | None = None) -> Any: ...
 
 
 def _error(status: int, errcode: str, error: str) -> web.Response:
@@ -249,10 +251,12 @@ class PushedFeed:
                 earlier = await self._said_while_invited(RoomId(room_id), join_event)
                 pushed_ids = {event.get("event_id") for event in timeline["events"]}
                 timeline["events"] = [e for e in earlier if e.get("event_id") not in pushed_ids] + timeline["events"]
+        # Copied before nio parses the batch (it fills defaults into the events it checks).
+        state = sync_state(batch, bot=self.gateway.user_id)
         response = SyncResponse.from_dict(batch)
         if not isinstance(response, SyncResponse):
             raise MatrixError(f"transaction {txn_id} could not be read as a batch: {response}")
-        await self.dispatcher.handle_pushed(response)
+        await self.dispatcher.handle_pushed(response, state=state)
 
     async def _said_while_invited(self, room_id: RoomId, join_event_id: str) -> list[dict[str, Any]]:
         """What was said in ``room_id`` between the bot's invite and its join (``said_while_invited``), at

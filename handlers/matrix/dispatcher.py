@@ -4,6 +4,8 @@ Why not nio's ``sync_forever`` and event callbacks: nio advances (and would pers
 *before* it runs callbacks, and an exception in a callback ends ``sync_forever``. Here each /sync
 response is handled as one batch:
 
+0. the bot's copy of its rooms' state other than memberships takes in what the batch says about state
+   (``handlers/matrix/state_cache.py``), so every handler after it reads current state;
 1. gaps (``limited`` timelines) are filled from ``/messages`` back to the previous token; with
    end-to-end encryption (``crypto``), each room's events are then decrypted, and those that cannot be
    are reported and left out (``handlers/matrix/crypto.py``);
@@ -34,6 +36,7 @@ from nio import (
 )
 
 from handlers.matrix.gateway import MatrixError, MatrixGateway
+from handlers.matrix.state_cache import SyncState
 from harmony_matrix.ids import EventId, RoomId, UserId
 
 log = logging.getLogger(__name__)
@@ -137,6 +140,11 @@ def sync_filter(timeline_limit: int) -> dict[str, Any]:
     }
 
 
+def _sources(events: Sequence[Any]) -> list[dict[str, Any]]:
+    """The events as the server sent them (nio keeps each one's JSON as ``source``, parsed or not)."""
+    return [event.source for event in events if isinstance(getattr(event, "source", None), dict)]
+
+
 class Dispatcher:
     """Runs /sync and hands each new event, once, to the handlers that asked for its type."""
 
@@ -226,6 +234,11 @@ class Dispatcher:
             log.debug("first sync answered in %.0f ms", (time.monotonic() - asked) * 1000)
         if self.crypto is not None:
             await self.crypto.upkeep()  # devices of new members are known before any reply is encrypted
+        # Before any handler reads it: the bot's copy of the rooms' state (handlers/matrix/state_cache.py).
+        pop_sync_state = getattr(self.client, "pop_sync_state", None)
+        update = pop_sync_state() if pop_sync_state is not None else None
+        if update is not None:
+            self.gateway.room_state.take(update, full_state=first)
         stats = BatchStats()
         if fresh_start:
             # A first start never replays old history: only pending invites are looked at.
@@ -240,14 +253,17 @@ class Dispatcher:
         await self._after_batch()
         return stats
 
-    async def handle_pushed(self, response: SyncResponse) -> BatchStats:
+    async def handle_pushed(self, response: SyncResponse, *, state: SyncState | None = None) -> BatchStats:
         """One batch the homeserver pushed (appservice mode: ``handlers/matrix/appservice.py`` shapes a
         transaction as a /sync response), handled exactly as a /sync batch: nio takes in its to-device
         keys, room state and device lists first, then each room's events go to the same handlers. No
-        gap to fill and no token to store: the homeserver pushes every event once it is acknowledged."""
+        gap to fill and no token to store: the homeserver pushes every event once it is acknowledged.
+        ``state``: what the batch says about room state, copied before nio parsed it (``sync_state``)."""
         await self.client.receive_response(response)
         if self.crypto is not None:
             await self.crypto.upkeep()
+        if state is not None:
+            self.gateway.room_state.take(state)
         stats = BatchStats()
         await self._handle_timelines(response, stats)
         await self._handle_invites(response)
@@ -271,6 +287,7 @@ class Dispatcher:
             if info.timeline.limited and info.timeline.prev_batch and self.token:
                 gap = await self._fill_gap(room_id, info.timeline.prev_batch, self.token)
                 stats.gap_events += len(gap)
+                self.gateway.room_state.take_redactions(room_id, _sources(gap))
                 events.extend(gap)
             events.extend(info.timeline.events)
             if self.crypto is not None:

@@ -34,6 +34,7 @@ from handlers.matrix.errors import (  # re-exported: the edge imports its errors
     UserInUse as UserInUse,
     raise_for as raise_for,
 )
+from handlers.matrix.state_cache import RoomStateCache
 from harmony_matrix.event_types import MEGOLM_ALGORITHM, REACTION, ROOM_ENCRYPTION, ROOM_JOIN_RULES
 from harmony_matrix.ids import EventId, RoomId, UserId
 
@@ -103,6 +104,8 @@ class MatrixGateway:
         self.client = client
         # Set by the composition root once the crypto store is loaded: sends to encrypted rooms go there.
         self.encryption: Encryption | None = None
+        #: The non-member state of the rooms the bot is in, fed by the dispatcher (``current_state``).
+        self.room_state = RoomStateCache(lambda: self.user_id)
 
     @property
     def user_id(self) -> UserId:
@@ -207,12 +210,24 @@ class MatrixGateway:
         events: list[dict[str, Any]] = result.get("chunk", [])
         return events
 
+    async def current_state(self, room_id: str) -> list[dict[str, Any]]:
+        """The state events of ``room_id`` other than memberships: the bot's own copy when it holds
+        one (``handlers/matrix/state_cache.py``), else read from the server once (and kept when the bot
+        is in the room). A room the bot is not in is always read from the server."""
+        held = self.room_state.get(room_id)
+        if held is not None:
+            return held
+        mark = self.room_state.mark(room_id)
+        return self.room_state.remember_read(room_id, await self.get_state(room_id), mark=mark)
+
     async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
                         state_key: str = "") -> EventId:
-        """Set a state event and return its event ID."""
+        """Set a state event and return its event ID (written into the bot's copy at once)."""
         result = await self.request(
             "PUT", f"/v3/rooms/{quote(room_id)}/state/{quote(event_type)}/{quote(state_key)}", content)
-        return EventId(str(result.get("event_id", "")))
+        event_id = EventId(str(result.get("event_id", "")))
+        self.room_state.wrote(room_id, event_type, state_key, content, event_id=event_id, sender=self.user_id)
+        return event_id
 
     # -- membership -----------------------------------------------------------------------------
 
@@ -233,6 +248,7 @@ class MatrixGateway:
     async def leave(self, room_id: str, *, reason: str | None = None) -> None:
         """Leave ``room_id`` (or decline an invite to it)."""
         await self.request("POST", f"/v3/rooms/{quote(room_id)}/leave", {"reason": reason} if reason else {})
+        self.room_state.left(room_id)
 
     async def invite(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
         """Invite ``user_id`` to ``room_id``."""

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nio import SyncResponse
+
 from handlers.matrix.gateway import Forbidden, MatrixGateway, Member, new_txn_id
+from handlers.matrix.state_cache import SyncState, sync_state
 from harmony_matrix.event_types import ROOM_MESSAGE
 from harmony_matrix.ids import EventId, RoomId, UserId
 
@@ -42,13 +45,24 @@ class FakeClient:
         self.sync_calls: list[dict[str, Any]] = []
         self.device_id = "BOTDEVICE"
         self.received: list[Any] = []  # batches handed to receive_response (appservice mode)
+        self._sync_state: SyncState | None = None
 
     async def sync(self, **kwargs: Any) -> Any:
-        """The next queued response; the arguments are recorded."""
+        """The next queued response; the arguments are recorded. A queued dict is a /sync body as the
+        server sends it: what it says about room state is kept first, as ``StateKeepingClient`` does."""
         self.sync_calls.append(kwargs)
         if not self.sync_responses:
             raise AssertionError("the test queued no more sync responses")
-        return self.sync_responses.pop(0)
+        response = self.sync_responses.pop(0)
+        if isinstance(response, dict):
+            self._sync_state = sync_state(response, bot=self.user_id)
+            response = SyncResponse.from_dict(response)
+        return response
+
+    def pop_sync_state(self) -> SyncState | None:
+        """What the last /sync body said about room state (``StateKeepingClient.pop_sync_state``)."""
+        taken, self._sync_state = self._sync_state, None
+        return taken
 
     async def receive_response(self, response: Any) -> None:
         """nio would take in the batch's state, keys and device lists; here it is recorded."""
@@ -152,6 +166,7 @@ class FakeGateway(MatrixGateway):
     async def leave(self, room_id: str, *, reason: str | None = None) -> None:
         self.leaves.append((room_id, reason))
         self.joined.get(room_id, set()).discard(self.user_id)
+        self.room_state.left(room_id)
 
     async def invite(self, room_id: str, user_id: str, *, reason: str | None = None) -> None:
         self.invites.append((room_id, user_id))

@@ -190,7 +190,14 @@ async def test_the_bot_as_an_appservice(home: AppserviceHome, tmp_path: Path, mo
             await app.db.members.add(person.user_id, by=admin.user_id, at=datetime.now(timezone.utc))
             if person is not admin:
                 await person.join(room)
+        await admin.put_state(room, "m.room.topic", {"topic": "Lunch"})
         started = await admin.send_and_wait_reply(room, "!h poll start Lunch? | Pizza | Sushi", from_user=bot)
+        # The bot's copy of the room's state (memberships aside) started from the state loaded once and
+        # follows what is pushed, in order (handlers/matrix/state_cache.py).
+        held = app.gateway.room_state.get(room)
+        assert held is not None
+        assert {e["type"]: e["content"] for e in held}["m.room.topic"] == {"topic": "Lunch"}
+        assert not [e for e in held if e["type"] == "m.room.member"]
         poll = await app.db.polls.get(parse_poll_ref(started["content"]["body"].split()[1]))
         assert poll is not None
         pizza, sushi = (option.event_id for option in poll.options)

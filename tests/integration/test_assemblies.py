@@ -8,12 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import pytest_asyncio
 
 from botrunner import start_app, write_bot_config
 from harmony_app.app import App
+from handlers.matrix.gateway import MatrixGateway
 from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_app.local_synapse import LocalSynapse
 from matrix_client import MatrixRequestError, TestMatrixUser, of_type
@@ -339,3 +341,77 @@ async def test_secretaries_admit_to_invite_only_assemblies_but_not_past_the_regi
     invited_to = await guest.wait_for_invite(room_id=inv["space"])
     assert invited_to == inv["space"]
     await guest.join(inv["space"])
+
+
+class StateReads:
+    """Counts the bot's reads of a room's whole state (``GET /rooms/{id}/state``, every member event
+    included) by wrapping the one request path of every ``MatrixGateway``, from before the bot starts."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.reads: list[str] = []
+        self.state_writes: list[str] = []
+        original = MatrixGateway.request
+
+        async def counting(gateway: MatrixGateway, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+            if method == "GET" and path.endswith("/state"):
+                self.reads.append(unquote(path.split("/")[3]))
+            elif method == "PUT" and "/state/" in path:
+                self.state_writes.append(path)
+            return await original(gateway, method, path, body, **kwargs)
+
+        monkeypatch.setattr(MatrixGateway, "request", counting)
+
+    def clear(self) -> None:
+        self.reads.clear()
+        self.state_writes.clear()
+
+
+async def test_assembly_sync_and_the_start_up_repair_read_no_state_of_rooms_the_bot_follows(
+        synapse: LocalSynapse, make_user, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: `assembly sync` scales with the drift found, not with members × rooms. The bot keeps
+    its rooms' state (memberships aside) from what it syncs, so no drift costs no /state read, and a
+    change another user made while the bot was down is found in the first sync and repaired."""
+    admin = await make_user("cache-admin")
+    bot_user = await synapse.register_user(f"cachebot-{tmp_path.name[-10:].lower()}".replace("_", "-"))
+    config_path = write_bot_config(tmp_path, synapse=synapse, bot=bot_user, admins=[admin.user_id],
+                                   sync={"timeout_ms": 2000})
+    counter = StateReads(monkeypatch)
+    app = await start_app(config_path)
+    try:
+        bot_id = app.config.bot.user_id
+        await feature(app).apply_federation(load_federation(SMALL, source="small.yaml"))
+        party = await feature(app).rooms_of("party")
+        assembly_rooms = {room for slug in ("party", "wg", "das", "mo")
+                          for room in (await feature(app).rooms_of(slug)).values()}
+        await admin.join(party["space"])
+        await admin.join(party["discussion"])
+        counter.clear()
+        reply = await admin.send_and_wait_reply(party["discussion"], "!h assembly sync", from_user=bot_id)
+        assert "No drift" in reply["content"]["body"], reply["content"]["body"]
+        assert [room for room in counter.reads if room in assembly_rooms] == []
+        assert counter.state_writes == []
+        # An operator gives the admin full power in the party's space by hand (drift of its own)...
+        levels = await state(app, party["space"], "m.room.power_levels")
+        assert levels is not None
+        await app.gateway.put_state(party["space"], "m.room.power_levels",
+                                    dict(levels, users={**levels["users"], admin.user_id: 100}))
+    finally:
+        await app.stop()
+
+    # ...who, while the bot is down, makes the space invite-only.
+    await admin.put_state(party["space"], "m.room.join_rules", {"join_rule": "invite"})
+    counter.clear()
+    app = await start_app(config_path)
+    try:
+        await feature(app).started()  # the start-up repair and sweep
+        assert [room for room in counter.reads if room in assembly_rooms] == []
+        assert (await state(app, party["space"], "m.room.join_rules"))["join_rule"] == "public"
+        assert admin.user_id not in (await state(app, party["space"], "m.room.power_levels"))["users"]
+        # Repaired once: the repair's own writes are held at once, so nothing is found to write again.
+        counter.clear()
+        reply = await admin.send_and_wait_reply(party["discussion"], "!h assembly sync", from_user=bot_id)
+        assert "No drift" in reply["content"]["body"], reply["content"]["body"]
+        assert [room for room in counter.reads if room in assembly_rooms] == []
+        assert counter.state_writes == []
+    finally:
+        await app.stop()
