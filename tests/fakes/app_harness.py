@@ -27,7 +27,7 @@ from harmony_app.connection import Connection
 from harmony_matrix.config import Config
 from harmony_matrix.ids import RoomId
 from storage.database import Database, open_database
-from tests.sqlite_template import seed_sqlite
+from tests.db_template import seed_sqlite
 
 from .gateway import Sent
 from .harness import event_dict

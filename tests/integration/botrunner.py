@@ -17,30 +17,24 @@ import yaml
 from harmony_app.app import App
 from harmony_matrix.config import load_config
 from harmony_app.local_synapse import LocalSynapse, RegisteredUser
-from sqlite_template import seed_sqlite
+from db_template import create_postgres_from_template, seed_sqlite
 
 REPO = Path(__file__).resolve().parents[2]
 _created_databases: list[str] = []
 
 
 def throwaway_postgres_url() -> str | None:
-    """With HARMONY_TEST_POSTGRES set, a fresh database on that server (dropped at exit), else None."""
+    """With HARMONY_TEST_POSTGRES set, a fresh database on that server, migrated (a copy of the tests'
+    template, ``tests/db_template.py``) and dropped at exit; else None."""
     admin_dsn = os.environ.get("HARMONY_TEST_POSTGRES")
     if not admin_dsn:
         return None
-    import psycopg2
-
     name = f"harmony_bot_{secrets.token_hex(6)}"
-    connection = psycopg2.connect(admin_dsn)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
+    url = create_postgres_from_template(admin_dsn, name)
     if not _created_databases:
         atexit.register(_drop_created_databases, admin_dsn)
     _created_databases.append(name)
-    base, _, _ = admin_dsn.rpartition("/")
-    return f"{base}/{name}"
+    return url
 
 
 def _drop_created_databases(admin_dsn: str) -> None:

@@ -21,7 +21,7 @@ import yaml
 from nio import RoomMessageNotice, RoomPreset
 
 from botrunner import throwaway_postgres_url, write_bot_config
-from sqlite_template import seed_sqlite
+from db_template import seed_sqlite
 from e2ee_client import E2EEUser, nio_replies_to
 from harmony_app.app import App
 from harmony_app.appservice import write_registration

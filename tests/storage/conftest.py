@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from storage.admin import create_postgres_database, drop_postgres_database
-from sqlite_template import seed_sqlite
+from db_template import create_postgres_from_template, seed_sqlite
 from storage.database import Database, open_database
 
 POSTGRES_DSN_ENV = "HARMONY_TEST_POSTGRES"
@@ -58,10 +58,16 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def database(database_url: str) -> AsyncIterator[Database]:
-    """A database on each backend, migrated to the latest schema; closed after the test. SQLite ones
-    start from the migrated template (``tests/sqlite_template.py``); ``database_url`` stays empty, for
+    """A database on each backend, migrated to the latest schema; closed after the test. It starts as
+    a copy of the migrated template (``tests/db_template.py``); ``database_url`` alone stays empty, for
     the migration tests."""
-    db = await open_database(seed_sqlite(database_url))
+    if database_url.startswith("sqlite://"):
+        seed_sqlite(database_url)
+    else:
+        dsn = postgres_dsn()
+        assert dsn is not None
+        create_postgres_from_template(dsn, database_url.rpartition("/")[2])  # replaces the empty one
+    db = await open_database(database_url)
     try:
         yield db
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest_asyncio
 
 from handlers.web.server import web_feature
-from sqlite_template import seed_sqlite
+from db_template import seed_sqlite
 from storage.database import open_database
 from storage.public.queries import PublicQueries
 from web_seed import SERVER, FakeNames, seed_demo
