@@ -79,7 +79,7 @@ _postgres_templates: dict[str, str] = {}
 
 
 def _postgres_execute(admin_dsn: str, statement: str) -> None:
-    import psycopg2
+    import psycopg2  # type: ignore[import-untyped]
 
     connection = psycopg2.connect(admin_dsn)
     connection.autocommit = True
