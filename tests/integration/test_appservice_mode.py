@@ -1,6 +1,7 @@
 """Appservice mode against a real Synapse that loads the registration file the CLI writes: no /sync, the
 homeserver pushes transactions, and the same features work as in bot mode (a command answered, a STAR vote
-counted, a secret ballot in an encrypted DM, end-to-end encryption through MSC2409/MSC3202). A transaction
+counted, a secret ballot in an encrypted DM, end-to-end encryption through MSC2409/MSC3202, assemblies
+provisioned and their rules enforced from the memberships and state pushed). A transaction
 that could not be stored is not acknowledged, so Synapse retries it; a stored one whose acknowledgement was
 lost is retried and acknowledged without being applied twice."""
 
@@ -28,10 +29,14 @@ from harmony_app.appservice import write_registration
 from harmony_app.local_synapse import LocalSynapse, RegisteredUser, pick_free_ports
 from harmony_app.synapse.config import WorkerLayout
 from harmony_app.synapse.workers import SynapseWorker
+from harmony_matrix.assemblies.federation_file import load_federation
 from harmony_matrix.config import load_config
 from harmony_matrix.polls.poll import parse_poll_ref
-from matrix_client import TestMatrixUser
+from matrix_client import MatrixRequestError, TestMatrixUser
 from storage.admin import create_postgres_database, drop_postgres_database
+from test_assemblies import SMALL, StateReads, reports, reverts
+from test_assemblies import feature as assembly_feature
+from test_enforcement import KICK_REASON, left, open_direct_chat, private_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -293,4 +298,136 @@ async def test_the_bot_as_an_appservice_of_synapse_with_workers(worker_home: App
     finally:
         for user in e2ee:
             await user.close()
+        await app.stop()
+
+
+async def test_assemblies_are_enforced_from_pushed_transactions(home: AppserviceHome, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """Issue 13: assemblies in appservice mode, where the membership index (handlers/assemblies/presence.py)
+    and the room-state cache (handlers/matrix/state_cache.py) are fed only by pushed transactions. The
+    scenarios of bot mode (test_assemblies.py, test_enforcement.py): the tree provisioned with its join
+    rules, `!h assemblies` answered, someone leaving a parent space removed from a participants
+    assembly, a knock on a members-only assembly refused, a join rule changed by someone else reverted
+    and reported, and `!h assembly sync` finding no drift and writing nothing."""
+    admin, leaver, outsider, secretary = [await home.user(name) for name in
+                                          ("asm-admin", "asm-leaver", "asm-outsider", "asm-secretary")]
+    config_path = _bot_config(home, tmp_path, admin)
+    config = yaml.safe_load(config_path.read_text())
+    config["bot"]["encrypt_direct_chats"] = False  # the plain test client reads the bot's direct chats
+    config_path.write_text(yaml.safe_dump(config))
+    app = App(load_config(config_path))
+    try:
+        await app.start()
+        monkeypatch.setattr(app.client, "sync", _no_sync)
+        bot, via = app.config.bot.user_id, [home.server.server_name]
+        await assembly_feature(app).apply_federation(load_federation(SMALL, source="small.yaml"))
+        party, wg, mo = [await assembly_feature(app).rooms_of(slug) for slug in ("party", "wg", "mo")]
+
+        # What the server holds, read by the people in the rooms: the tree and each assembly's join rules.
+        await admin.join(party["space"], via=via)
+        await admin.join(party["discussion"], via=via)
+        await admin.join(wg["space"], via=via)
+        await admin.join(wg["discussion"], via=via)
+        assert (await admin.get_state(party["space"], "m.room.create"))["type"] == "m.space"
+        assert (await admin.get_state(party["space"], "m.space.child", wg["space"]))["via"] == via
+        assert (await admin.get_state(party["space"], "m.room.join_rules"))["join_rule"] == "public"
+        with pytest.raises(MatrixRequestError) as not_yet:  # participants of the party only
+            await leaver.join(wg["space"], via=via)
+        assert not_yet.value.errcode == "M_FORBIDDEN"
+        await leaver.join(party["space"], via=via)
+        await leaver.join(wg["space"], via=via)
+        assert await leaver.get_state(wg["space"], "m.room.join_rules") == {
+            "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": party["space"]}]}
+        assert (await app.gateway.get_state_event(mo["space"], "m.room.join_rules"))["join_rule"] == "knock"
+        with pytest.raises(MatrixRequestError) as members_only:
+            await outsider.join(mo["space"], via=via)
+        assert members_only.value.errcode == "M_FORBIDDEN"
+        listing = await admin.send_and_wait_reply(party["discussion"], "!h assemblies", from_user=bot, timeout=60)
+        for name in ("Test Party", "Working Group", "Members Only"):
+            assert name in listing["content"]["body"], listing["content"]["body"]
+
+        # Leaving the parent space removes from a participants assembly: the membership index follows
+        # the pushed leave.
+        dm = await open_direct_chat(app, leaver)
+        await leaver.join(wg["discussion"], via=via)
+        async with leaver.listening() as listener:
+            await leaver.leave(party["space"])
+            kick = await listener.wait_for(wg["discussion"], left(leaver.user_id), timeout=30,
+                                           description="removal from the working group's room")
+            await listener.wait_for(wg["space"], left(leaver.user_id), timeout=30,
+                                    description="removal from the working group's space")
+            why = await private_message(app, listener, dm, "removed", description="the explanation")
+        assert kick["sender"] == bot and kick["content"]["reason"] == KICK_REASON
+        assert "removed from Working Group" in why and "participants of Test Party" in why, why
+        for room in (wg["space"], wg["discussion"]):
+            assert leaver.user_id not in await admin.joined_members(room)
+        assert admin.user_id in await admin.joined_members(wg["discussion"])  # still taking part: stays
+
+        # A knock on a members-only assembly by someone not on the registry is refused.
+        await outsider.join(party["space"], via=via)
+        async with outsider.listening() as listener:
+            await outsider.knock(mo["space"], via=via)
+            refused = await listener.wait_for(mo["space"], left(outsider.user_id), timeout=30,
+                                              description="the knock refused")
+        assert refused["sender"] == bot and refused["content"]["reason"] == KICK_REASON
+        # Nobody but the bot is in the members-only space: its record on the server, read by the bot.
+        assert (await app.gateway.get_state_event(mo["space"], "m.room.member", outsider.user_id))["membership"] \
+            == "leave"
+
+        # A join rule changed by someone else is reverted (the room-state cache follows pushed state).
+        async with secretary.listening() as listener:
+            await assembly_feature(app).set_officers("party", secretary=secretary.user_id, deputies=[],
+                                                     reason="test")
+            await listener.wait_for_invite(party["secretariat"], timeout=30)
+        await secretary.join(party["secretariat"])
+        await secretary.join(party["space"], via=via)
+        levels = await admin.get_state(party["space"], "m.room.power_levels")
+        assert levels is not None and levels["users"][secretary.user_id] == 50
+        # As if the space had Synapse's defaults: moderators may change its join rule.
+        await app.gateway.put_state(party["space"], "m.room.power_levels",
+                                    dict(levels, events={**levels["events"], "m.room.join_rules": 50}))
+        async with secretary.listening() as listener:
+            change = await secretary.put_state(party["space"], "m.room.join_rules", {"join_rule": "invite"})
+            await listener.wait_for(party["space"], reverts(change, bot), timeout=30, description="the revert")
+            report = await listener.wait_for(party["secretariat"], reports("m.room.join_rules", bot), timeout=30,
+                                             description="the report in the secretariat")
+        assert "reverted" in report["content"]["body"] and "m.room.join_rules" in report["content"]["body"]
+        assert (await admin.get_state(party["space"], "m.room.join_rules"))["join_rule"] == "public"
+        assert (await admin.get_state(party["space"], "m.room.power_levels"))["events"]["m.room.join_rules"] == 100
+
+        # Nothing left to repair, and the bot sees that from the state it was pushed: no room's whole
+        # state read again, nothing written.
+        assembly_rooms = {room for slug in ("party", "wg", "das", "mo")
+                          for room in (await assembly_feature(app).rooms_of(slug)).values()}
+        requests = StateReads(monkeypatch)
+        synced = await admin.send_and_wait_reply(party["discussion"], "!h assembly sync", from_user=bot, timeout=60)
+        assert synced["content"]["body"] == "No drift: Matrix matches the registry.", synced["content"]["body"]
+        assert [room for room in requests.reads if room in assembly_rooms] == []
+        assert requests.state_writes == []
+
+        # While the bot is down, the space's join rule is changed (by someone its power levels, loosened
+        # again, allow) and someone leaves the parent space of an assembly they are in: the repair and
+        # sweep at start undo both, with nothing pushed about them yet.
+        await outsider.join(wg["space"], via=via)
+        await outsider.join(wg["discussion"], via=via)
+        levels = await admin.get_state(party["space"], "m.room.power_levels")
+        assert levels is not None
+        await app.gateway.put_state(party["space"], "m.room.power_levels",
+                                    dict(levels, events={**levels["events"], "m.room.join_rules": 50}))
+        await app.stop()
+        await secretary.put_state(party["space"], "m.room.join_rules", {"join_rule": "invite"})
+        await outsider.leave(party["space"])
+        app = App(load_config(config_path))
+        await app.start()
+        monkeypatch.setattr(app.client, "sync", _no_sync)
+        await assembly_feature(app).started()
+        assert (await admin.get_state(party["space"], "m.room.join_rules"))["join_rule"] == "public"
+        assert (await admin.get_state(party["space"], "m.room.power_levels"))["events"]["m.room.join_rules"] == 100
+        for room in (wg["space"], wg["discussion"]):
+            assert outsider.user_id not in await admin.joined_members(room)
+            removal = await admin.get_state(room, "m.room.member", outsider.user_id)
+            assert removal is not None and removal["reason"] == KICK_REASON
+        synced = await admin.send_and_wait_reply(party["discussion"], "!h assembly sync", from_user=bot, timeout=60)
+        assert synced["content"]["body"] == "No drift: Matrix matches the registry.", synced["content"]["body"]
+    finally:
         await app.stop()
