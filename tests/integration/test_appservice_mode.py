@@ -407,7 +407,7 @@ async def test_assemblies_are_enforced_from_pushed_transactions(home: Appservice
 
         # While the bot is down, the space's join rule is changed (by someone its power levels, loosened
         # again, allow) and someone leaves the parent space of an assembly they are in: the repair and
-        # sweep at start undo both, with nothing pushed about them yet.
+        # sweep at start undo both (whether or not Synapse has pushed what it queued meanwhile).
         await outsider.join(wg["space"], via=via)
         await outsider.join(wg["discussion"], via=via)
         levels = await admin.get_state(party["space"], "m.room.power_levels")
