@@ -281,14 +281,10 @@ async def test_unauthorised_changes_are_reverted_and_reported(bot, make_user) ->
 
     await loosen()
     async with secretary.listening() as listener:
-        changed_at = time.perf_counter()
         change = await secretary.put_state(party["space"], "m.room.join_rules", {"join_rule": "invite"})
         await listener.wait_for(party["space"], reverts(change, bot_id), timeout=10, description="the revert")
-        latency = time.perf_counter() - changed_at
         report = await listener.wait_for(party["secretariat"], reports("m.room.join_rules", bot_id),
                                          timeout=10, description="the report in the secretariat")
-    print(f"\njoin rule revert latency: {latency:.2f} s")
-    assert latency < 5
     assert "reverted" in report["content"]["body"] and "m.room.join_rules" in report["content"]["body"]
     assert (await state(app, party["space"], "m.room.join_rules"))["join_rule"] == "public"
     assert (await state(app, party["space"], "m.room.power_levels"))["events"]["m.room.join_rules"] == 100

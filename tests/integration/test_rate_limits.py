@@ -52,8 +52,8 @@ async def test_a_poll_and_thirty_commands_at_once_lose_nothing_under_a_binding_r
     assert len(outcome.replies) == 31
     assert not outcome.apologies, outcome.apologies
     assert outcome.seeds_per_option == [6, 6, 6, 6, 6]
-    assert outcome.seconds >= floor * 0.8  # the limit did bind
-    assert outcome.seconds <= floor * 1.6 + 15, (outcome.seconds, floor)  # and little time was lost to it
+    # The limit did bind (how little time is lost to it is measured by bench/bench_rate_limits.py).
+    assert outcome.seconds >= floor * 0.8
     log = outcome.bot_log
     assert "Traceback" not in log and "could not pre-seed" not in log
     assert log.count("the homeserver is rate-limiting me") == 1
