@@ -290,8 +290,8 @@ async def populate(state: State, url: str, as_token: str, bot: TestMatrixUser, h
             print(f"build: registered {len(people)} people in {timings['register']:.0f} s", flush=True)
             state["registered"] = True
             state["timings"] = timings
-        joins_before = done * 5
         joined_at = time.perf_counter()
+        joins_before, join_time_before = timings.get("join_count", 0), timings.get("joins", 0.0)
         counter = {"joins": 0}
 
         async def join_all(person: str, local: str) -> None:
@@ -311,15 +311,15 @@ async def populate(state: State, url: str, as_token: str, bot: TestMatrixUser, h
         for start in range(done, len(people), chunk):
             batch = people[start:start + chunk]
             await asyncio.gather(*(join_all(person, local) for person, local in batch))
-            state["joined"] = start + len(batch)
             elapsed = time.perf_counter() - joined_at
+            # Kept after every chunk, so an interrupted build still counts what it did.
+            timings["joins"], timings["join_count"] = join_time_before + elapsed, joins_before + counter["joins"]
+            state["timings"] = timings
+            state["joined"] = start + len(batch)
             rate = counter["joins"] / elapsed
             remaining = (len(people) - state["joined"]) * 5 / rate
             print(f"build: {state['joined']} of {len(people)} people joined ({counter['joins']} joins in "
                   f"{elapsed:.0f} s = {rate:.1f}/s; about {remaining / 60:.1f} min to go at this rate)", flush=True)
-        timings["joins"] = timings.get("joins", 0) + time.perf_counter() - joined_at
-        timings["join_count"] = len(people) * 5 - joins_before + timings.get("join_count", 0)
-        state["timings"] = timings
     finally:
         await appservice.close()
 
