@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -120,10 +121,13 @@ class AssembliesFeature:
         self._spawn(self._watch_registry())
 
     async def _sync_at_start(self) -> None:
+        began = time.monotonic()
         try:
             await self.sync_all(sweep=True)
         except Exception:
             log.exception("reconciling assemblies at start failed")
+            return
+        log.info("the start-up repair and sweep took %.2f s", time.monotonic() - began)
 
     async def started(self) -> None:
         """Wait until the repair and sweep begun by ``start`` are done (tests, the demo)."""

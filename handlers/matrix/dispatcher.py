@@ -231,7 +231,7 @@ class Dispatcher:
             raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
                               errcode=str(getattr(response, "status_code", "M_UNKNOWN")))
         if first:
-            log.debug("first sync answered in %.0f ms", (time.monotonic() - asked) * 1000)
+            log.info("first sync answered in %.0f ms", (time.monotonic() - asked) * 1000)
         if self.crypto is not None:
             await self.crypto.upkeep()  # devices of new members are known before any reply is encrypted
         # Before any handler reads it: the bot's copy of the rooms' state (handlers/matrix/state_cache.py).
