@@ -13,7 +13,7 @@ picked up there). A room the bot has no sync cache of is asked of the server eac
 except in appservice mode (``MatrixGateway.caches_every_joined_room`` False: nio holds only the rooms
 something was pushed from, so every quiet room is one): there an answer showing the bot itself joined
 is kept, as every membership change of that room is pushed to the bot from then on (else a sweep
-would read each space's member list once per person: 4,000 people × 111 spaces at 4,000 people).
+would read each space's member list once per person: 4,000 × 111 reads in bench_federation_synapse.py).
 """
 
 from __future__ import annotations
