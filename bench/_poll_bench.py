@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))  # botrunner imports db_template
 
 from botrunner import BotProcess, start_app, write_bot_config  # noqa: E402
 from matrix_client import TestMatrixUser  # noqa: E402

@@ -1,7 +1,8 @@
 """Benchmark: the federation of ``bench_federation.py`` (100 assemblies = 500 rooms, people each in 5
 rooms, 90% registered members) on a REAL Synapse, the bot as its own process (``harmony-matrix run``,
 bot mode, SQLite) — start-up to the first answer, the start-up sweep, a full sweep, ``!h assembly
-sync``, ``!h assemblies`` and idle memory, beside a bare nio client doing the same first sync.
+sync``, ``!h assemblies`` and idle memory, beside a bare nio client doing the same first sync; then the
+same with the bot in appservice mode (``--mode``).
 
 Building (``build``, once; kept in the cache directory, ``--rebuild`` to force):
 
@@ -37,9 +38,16 @@ the same rooms. Order: Synapse just started, the bare client (cold); Synapse res
 to its first answer (cold); then, Synapse warm, the bare client, the bot again with every measure above,
 and the bare client once more.
 
+``--mode appservice`` measures the same with the bot in appservice mode (no /sync: Synapse pushes
+transactions to it): the restored snapshot's bot config gets ``mode: appservice`` and the registration
+file ``harmony-matrix appservice-registration`` writes (the bot's existing account as its
+``sender_localpart``; the bot keeps the device of its stored session), and Synapse's overrides load it
+beside the people's. The bare nio client stays the comparator. ``--mode both`` (the default) measures
+bot mode, then appservice mode, each from the snapshot.
+
 ``--people N`` scales the federation down (the first N people of the same layout; the rooms and the
 registered share stay). Run: ``.venv/bin/python bench/bench_federation_synapse.py [--people N]
-[--rebuild] [--cache DIR] [--profile]`` (``--profile``: the bot runs under cProfile; the top functions
+[--rebuild] [--cache DIR] [--mode bot|appservice|both] [--profile]`` (``--profile``: the bot runs under cProfile; the top functions
 are printed).
 """
 
@@ -70,13 +78,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))  # botrunner imports db_template
 sys.path.insert(0, str(HERE))
 
 from bench_federation import REGIONS, layout  # noqa: E402
 from botrunner import write_bot_config  # noqa: E402
 from matrix_client import TestMatrixUser  # noqa: E402
 
-from harmony_app.local_synapse import LocalSynapse  # noqa: E402
+from harmony_app.appservice import write_registration  # noqa: E402
+from harmony_app.local_synapse import LocalSynapse, pick_free_ports  # noqa: E402
+from harmony_matrix.config import load_config  # noqa: E402
 
 SERVER = "localhost"
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "harmony-bench-federation-synapse"
@@ -481,7 +492,29 @@ def end(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)
 
 
-async def measure(cache: Path, *, profile: bool) -> None:
+def as_appservice(config: Path, data: dict[str, Any]) -> Path:
+    """Turn the restored snapshot's bot into appservice mode: its config gets ``mode: appservice`` (no
+    password: the bot keeps the device its stored session holds, as after a switch from bot mode), and
+    the registration file ``harmony-matrix appservice-registration`` writes (the bot's account as
+    ``sender_localpart`` and sole exclusive user). Returns the file (``load_registration``)."""
+    (port,) = pick_free_ports(1)
+    data["mode"] = "appservice"
+    data["appservice"] = {"port": port}
+    data["bot"].pop("password", None)
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return write_registration(load_config(config))[0]
+
+
+def load_registration(live: Path, registration: Path) -> None:
+    """Synapse's overrides load the bot's registration beside the people's (from its next start). From
+    then on Synapse refuses /sync to the bot's account (an appservice's user: NotImplementedError)."""
+    overrides = live / "synapse" / "harmony.yaml"  # JSON, as harmony_app.synapse.config writes it
+    settings = json.loads(overrides.read_text())
+    settings["app_service_config_files"] = [*settings.get("app_service_config_files", []), str(registration)]
+    overrides.write_text(json.dumps(settings, indent=2))
+
+
+async def measure(cache: Path, *, mode: str, profile: bool) -> None:
     live, snapshot = cache / "live", cache / "snapshot"
     if not snapshot.exists():
         raise SystemExit("no snapshot: build first")
@@ -493,6 +526,7 @@ async def measure(cache: Path, *, profile: bool) -> None:
     data = yaml.safe_load(config.read_text())
     data.setdefault("assemblies", {})["sweep_minutes"] = SWEEP_MINUTES
     config.write_text(yaml.safe_dump(data, sort_keys=False))
+    registration = as_appservice(config, data) if mode == "appservice" else None
     people_n, rooms = state["people"], {(s, k): r for s, k, r in state["rooms"]}
     db_path = config.parent / "harmony.db"
     synapse = synapse_for(live, reuse=True)
@@ -501,7 +535,17 @@ async def measure(cache: Path, *, profile: bool) -> None:
     cold = await bare_client(synapse.url, state["bot"]["user_id"], state["bot"]["token"],
                               stored_sync_token(db_path, state["bot"]["user_id"]))
     end(cold[5])
-    await synapse.restart()
+    if registration is not None:
+        # Synapse refuses /sync to an appservice's users: the bare client's warm sync now, then Synapse
+        # restarted with the bot's registration (cold for the bot's start).
+        warm_before = await bare_client(synapse.url, state["bot"]["user_id"], state["bot"]["token"],
+                                        stored_sync_token(db_path, state["bot"]["user_id"]))
+        end(warm_before[5])
+        await synapse.stop()
+        load_registration(live, registration)
+        await synapse.start()
+    else:
+        await synapse.restart()
     admin = TestMatrixUser(synapse.url, user_id=state["admin"]["user_id"], access_token=state["admin"]["token"])
     bot_account = TestMatrixUser(synapse.url, user_id=state["bot"]["user_id"], access_token=state["bot"]["token"])
     lobby, bot_id = state["lobby"], state["bot"]["user_id"]
@@ -511,8 +555,10 @@ async def measure(cache: Path, *, profile: bool) -> None:
     try:
         cold_start = await start_to_answer(cold_bot, admin, lobby, bot_id)
         cold_bot.stop()
-        warm_before = await bare_client(synapse.url, bot_id, state["bot"]["token"], stored_sync_token(db_path, bot_id))
-        end(warm_before[5])
+        if registration is None:
+            warm_before = await bare_client(synapse.url, bot_id, state["bot"]["token"],
+                                            stored_sync_token(db_path, bot_id))
+            end(warm_before[5])
 
         first_answer, started, first_reply_s, device_ready, startup_sweep, wall = \
             await start_to_answer(bot, admin, lobby, bot_id)
@@ -555,9 +601,11 @@ async def measure(cache: Path, *, profile: bool) -> None:
             listings.append(time.monotonic() - began_list)
         rss_end = rss_mib(bot.process.pid)
 
-        warm = await bare_client(synapse.url, bot_id, state["bot"]["token"], stored_sync_token(db_path, bot_id))
-        rss_bot_holding = rss_mib(bot.process.pid)
-        end(warm[5])
+        if registration is None:
+            warm = await bare_client(synapse.url, bot_id, state["bot"]["token"], stored_sync_token(db_path, bot_id))
+            end(warm[5])
+        else:
+            warm = warm_before
     finally:
         cold_bot.stop()
         bot.stop()
@@ -568,9 +616,10 @@ async def measure(cache: Path, *, profile: bool) -> None:
     timings = state.get("timings", {})
     memberships = people_n * 5
     print()
+    print(f"== {mode} mode ==")
     print(f"scale: {len(rooms)} rooms, {people_n:,} people each in 5 rooms = {memberships:,} memberships "
           f"({cold[4]:,} joined members summed over the {cold[3]} rooms the bot's account is in); "
-          f"real Synapse {synapse_version()} (SQLite) on loopback; the bot: harmony-matrix run, bot mode, SQLite")
+          f"real Synapse {synapse_version()} (SQLite) on loopback; the bot: harmony-matrix run, {mode} mode, SQLite")
     if timings:
         print(f"population (once, cached): import by the bot {timings.get('import', float('nan')):.0f} s, "
               f"registering {timings.get('register', float('nan')):.0f} s, {timings.get('join_count', 0):,} joins "
@@ -581,10 +630,14 @@ async def measure(cache: Path, *, profile: bool) -> None:
         ("start-up to the first answer (!h assemblies), from the process start, Synapse warm",
          f"{first_answer:.2f} s [<= 10 s]",
          f"bare nio client, process start to its first sync done, Synapse warm: {warm_before[0]:.2f} s before "
-         f"the bot, {warm[0]:.2f} s after", f"{first_answer / floor_warm:.1f}x"),
+         f"the bot, {warm[0]:.2f} s after" if registration is None else
+         f"bare nio client, process start to its first sync done, Synapse warm: {warm[0]:.2f} s (before Synapse "
+         f"loaded the bot's registration: it refuses /sync to an appservice's users)",
+         f"{first_answer / floor_warm:.1f}x"),
         ("  of which: device ready (log) / first /sync answered (log) / started (log) / the answer's round trip",
          f"{device_ready:.2f} s / {synced:.2f} s / {started:.2f} s / {first_reply_s:.2f} s",
-         f"the /sync call alone: {warm_before[1]:.2f} s / {warm[1]:.2f} s", ""),
+         f"the /sync call alone: {warm_before[1]:.2f} s / {warm[1]:.2f} s" if registration is None else
+         f"the /sync call alone: {warm[1]:.2f} s", ""),
         ("the same, Synapse just restarted (cold)", f"{cold_start[0]:.2f} s (started {cold_start[1]:.2f} s)",
          f"bare nio client, Synapse just restarted: {cold[0]:.2f} s (the /sync call {cold[1]:.2f} s)",
          f"{cold_start[0] / cold[0]:.1f}x"),
@@ -602,7 +655,6 @@ async def measure(cache: Path, *, profile: bool) -> None:
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    del rss_bot_holding
     if profile_path is not None and profile_path.exists():
         print(f"\nprofile of the bot ({profile_path}), top 25 by cumulative time:")
         pstats.Stats(str(profile_path)).sort_stats("cumulative").print_stats(25)
@@ -623,6 +675,8 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the federation again from scratch")
     parser.add_argument("--build-only", action="store_true", help="build (or finish building), do not measure")
     parser.add_argument("--profile", action="store_true", help="run the bot under cProfile and print the top")
+    parser.add_argument("--mode", choices=("bot", "appservice", "both"), default="both",
+                        help="the bot's mode (/sync, or an appservice Synapse pushes to); default both, one after the other")
     args = parser.parse_args()
     cache: Path = args.cache
     if args.rebuild and cache.exists():
@@ -647,7 +701,8 @@ def main() -> None:
         asyncio.run(build(cache, args.people))
         print(f"build: done in {(time.perf_counter() - began) / 60:.1f} min", flush=True)
     if not args.build_only:
-        asyncio.run(measure(cache, profile=args.profile))
+        for mode in ("bot", "appservice") if args.mode == "both" else (args.mode,):
+            asyncio.run(measure(cache, mode=mode, profile=args.profile))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def write_registration(config: Config, path: Path | None = None) -> tuple[Path, 
 def build_appservice(config: Config, *, client: AsyncClient, gateway: MatrixGateway, dispatcher: Dispatcher,
                      store: PushedTransactions, hs_token: str, clock: Clock) -> AppserviceServer:
     """The appservice server, feeding the same dispatcher the sync loop would."""
+    gateway.caches_every_joined_room = False  # nio holds only the rooms something was pushed from
     return AppserviceServer(
         hs_token=hs_token, store=store, clock=clock, bind=config.appservice.bind, port=config.appservice.port,
         feed=PushedFeed(client=client, gateway=gateway, dispatcher=dispatcher))

@@ -9,7 +9,11 @@ from the gateway and then kept current from the membership events the feature re
 (``note_membership``) and the removals made here: an access check asks "which spaces has this person
 joined?" without building a 10,000-name set per space. ``reload`` re-reads the sync cache (the full
 sweep does, so a membership change that came only as room state, never as a timeline event, is
-picked up there). Rooms the bot has no sync cache of are asked of the server each time, not kept.
+picked up there). A room the bot has no sync cache of is asked of the server each time, not kept,
+except in appservice mode (``MatrixGateway.caches_every_joined_room`` False: nio holds only the rooms
+something was pushed from, so every quiet room is one): there an answer showing the bot itself joined
+is kept, as every membership change of that room is pushed to the bot from then on (else a sweep
+would read each space's member list once per person: 4,000 × 111 reads in bench_federation_synapse.py).
 """
 
 from __future__ import annotations
@@ -101,13 +105,15 @@ class Presence:
         if known is not None:
             return known
         cached = self.gateway.cached_joined(room)
-        if cached is None:  # no sync cache (the bot is not in the room): the server, not kept
+        if cached is None:  # no sync cache: the server
             try:
-                return await self.gateway.current_joined(room)
+                cached = await self.gateway.current_joined(room)
             except MatrixError as exc:
                 # Asked once per space for every decision: a room the bot has lost would flood the log.
                 log.debug("could not read the members of %s: %s", room, exc)
                 return set()
+            if self.gateway.caches_every_joined_room or self.bot not in cached:
+                return cached  # nothing the bot receives keeps this answer current: not kept
         self._joined[room] = cached
         for user in cached:
             self._rooms_of.setdefault(user, set()).add(room)

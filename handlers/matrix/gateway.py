@@ -106,6 +106,9 @@ class MatrixGateway:
         self.encryption: Encryption | None = None
         #: The non-member state of the rooms the bot is in, fed by the dispatcher (``current_state``).
         self.room_state = RoomStateCache(lambda: self.user_id)
+        #: Whether nio's cache holds every room the bot is in (bot mode: the first /sync's full state).
+        #: Appservice mode sets it False: nio then holds only the rooms something was pushed from.
+        self.caches_every_joined_room = True
 
     @property
     def user_id(self) -> UserId:

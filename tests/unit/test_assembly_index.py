@@ -131,6 +131,57 @@ def test_the_membership_index_follows_events_not_the_cache_it_was_loaded_from() 
     asyncio.run(scenario())
 
 
+class CountingGateway(FakeGateway):
+    """Counts the server's member-list reads (``GET /joined_members``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.member_reads = 0
+
+    async def joined_members(self, room_id: str) -> set[Any]:
+        self.member_reads += 1
+        return await super().joined_members(room_id)
+
+
+def test_a_room_the_bot_is_in_without_a_sync_cache_is_read_once_and_follows_events() -> None:
+    """Appservice mode: nio holds only the rooms something was pushed from. A quiet room the bot is in
+    is read from the server once and then kept current by its membership events (which reach the bot);
+    a room the bot is not in is asked every time."""
+    async def scenario() -> None:
+        gateway = CountingGateway()
+        gateway.caches_every_joined_room = False  # as appservice mode sets it
+        space, elsewhere = RoomId("!quiet-space:test"), RoomId("!not-ours:test")
+        gateway.joined[space] = {gateway.user_id, BOB}
+        gateway.joined[elsewhere] = {BOB}
+        presence = Presence(gateway)
+        for _ in range(3):  # a sweep asks for every person
+            assert await presence.joined_among([space, elsewhere], BOB) == {space, elsewhere}
+            assert await presence.joined_among([space, elsewhere], CAROL) == set()
+        # The bot's room once; the other one twice for each of the six questions (loading, checking).
+        assert gateway.member_reads == 1 + 12
+        gateway.joined[space].discard(BOB)  # the server's answer alone does not reach the index ...
+        assert await presence.is_joined(space, BOB)
+        presence.note_membership(space, BOB, "leave")  # ... the membership event does
+        presence.note_membership(space, CAROL, "join")
+        assert await presence.joined_among([space], BOB) == set()
+        assert await presence.joined(space) == {gateway.user_id, CAROL}
+        # Not kept where the bot is not in the room: the server's answer now counts at once.
+        gateway.joined[elsewhere] = set()
+        assert not await presence.is_joined(elsewhere, BOB)
+        # reload (the full sweep) reads the room once more.
+        presence.reload()
+        assert await presence.joined(space) == {gateway.user_id}
+        assert gateway.member_reads == 1 + 12 + 1 + 1
+        # In bot mode such a room (the bot in it, its sync not there yet) is asked every time.
+        gateway.caches_every_joined_room = True
+        presence.reload()
+        for _ in range(2):
+            assert await presence.is_joined(space, gateway.user_id)
+        assert gateway.member_reads == 1 + 12 + 1 + 1 + 2
+
+    asyncio.run(scenario())
+
+
 def test_a_sweep_reads_no_rooms_and_removes_only_who_breaks_the_rule() -> None:
     async def scenario() -> None:
         edge = Edge()
