@@ -360,7 +360,9 @@ class App:
         self._stop.clear()
         await running.poster.start()  # first what the last run left unsent
         if running.appservice is not None:
-            await start_appservice(running.appservice, running.dispatcher)
+            appservice_id = self.config.appservice.id
+            await start_appservice(running.appservice, running.dispatcher,
+                                   ping=lambda: connection.gateway.appservice_ping(appservice_id))
         else:
             self._sync_task = asyncio.create_task(running.dispatcher.run(self._stop), name="harmony-sync")
         await self.wait_synced(timeout=120)

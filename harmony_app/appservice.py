@@ -7,8 +7,10 @@ back from it at start (``harmony_app.connection.appservice_tokens``).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,12 @@ from nio import AsyncClient
 from harmony_app.connection import StartupError
 from handlers.matrix.appservice import AppserviceServer, PushedFeed, PushedTransactions
 from handlers.matrix.dispatcher import Dispatcher
-from handlers.matrix.gateway import MatrixGateway
+from handlers.matrix.gateway import MatrixError, MatrixGateway
 from handlers.ports import Clock
 from harmony_matrix.appservice import registration
 from harmony_matrix.config import Config
+
+log = logging.getLogger(__name__)
 
 #: What Synapse's homeserver.yaml needs besides the file, for encryption in appservice mode (MSC2409
 #: to-device messages and MSC3202 device lists and one-time key counts pushed to the appservice).
@@ -63,9 +67,15 @@ def build_appservice(config: Config, *, client: AsyncClient, gateway: MatrixGate
         feed=PushedFeed(client=client, gateway=gateway, dispatcher=dispatcher))
 
 
-async def start_appservice(server: AppserviceServer, dispatcher: Dispatcher) -> None:
+async def start_appservice(server: AppserviceServer, dispatcher: Dispatcher, *,
+                           ping: Callable[[], Awaitable[int | None]] | None = None) -> None:
     """Start appservice mode: the device's keys on the server first (as the sync loop's first batch does),
-    then listen and handle what an earlier run stored. The bot counts as synced once it listens."""
+    then listen and handle what an earlier run stored. The bot counts as synced once it listens.
+
+    Then ``ping`` (the homeserver pings us back, Matrix 1.7): Synapse backs off from an appservice that did
+    not answer (up to minutes between retries), so what people sent while the bot was down would wait
+    for its next retry; a ping makes it retry at once. A failed ping is logged with the homeserver's
+    reason (often: it cannot reach ``appservice.public_url``) and the bot goes on."""
     if dispatcher.crypto is not None:
         await dispatcher.crypto.upkeep()
     try:
@@ -75,3 +85,10 @@ async def start_appservice(server: AppserviceServer, dispatcher: Dispatcher) -> 
         raise StartupError(f"appservice.bind/appservice.port: cannot listen on {server.bind}:{server.port}: "
                            f"{exc.strerror or exc}") from None
     dispatcher.synced.set()
+    if ping is not None:
+        try:
+            duration = await ping()
+            log.info("the homeserver pinged this appservice back (%s ms)", "?" if duration is None else duration)
+        except MatrixError as exc:
+            log.warning("the homeserver could not ping this appservice back (%s): what it holds for us waits for "
+                        "its next retry", exc)

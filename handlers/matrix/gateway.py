@@ -135,6 +135,15 @@ class MatrixGateway:
         content: dict[str, Any] = response.content
         return content
 
+    async def appservice_ping(self, appservice_id: str) -> int | None:
+        """Ask the homeserver to ping this appservice (``POST /v1/appservice/{id}/ping``, Matrix 1.7): it
+        checks that the homeserver reaches us, and Synapse then retries at once the transactions it was
+        holding back. Returns the round trip the homeserver measured (ms), when it says."""
+        answer = await self.request("POST", f"/v1/appservice/{quote(appservice_id, safe='')}/ping",
+                                    {"transaction_id": new_txn_id()})
+        duration = answer.get("duration_ms")
+        return duration if isinstance(duration, int) else None
+
     # -- identity -------------------------------------------------------------------------------
 
     async def whoami(self) -> dict[str, Any]:

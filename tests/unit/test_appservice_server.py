@@ -266,3 +266,42 @@ async def test_a_port_in_use_is_a_one_line_startup_error() -> None:
         with pytest.raises(StartupError, match=rf"appservice.bind/appservice.port: cannot listen on 127.0.0.1:{port}"):
             await start_appservice(server, dispatcher)
     assert not dispatcher.synced.is_set()
+
+
+async def test_once_listening_the_homeserver_is_asked_to_ping_back_and_a_failed_ping_only_warns(caplog) -> None:
+    from handlers.matrix.gateway import MatrixError
+    from harmony_app.appservice import start_appservice
+
+    def fresh() -> tuple[AppserviceServer, Dispatcher]:
+        server = AppserviceServer(hs_token=TOKEN, store=MemoryPushedTransactions(), feed=RecordingFeed(),
+                                  clock=lambda: NOW, port=0)
+        dispatcher = Dispatcher(client=FakeGateway(BOT).fake_client, gateway=FakeGateway(BOT),  # type: ignore[arg-type]
+                                tokens=MemorySyncStore(), processed=MemoryProcessedEvents())
+        return server, dispatcher
+
+    server, dispatcher = fresh()
+    seen: list[bool] = []
+
+    async def ping() -> int:
+        seen.append(server._runner is not None and dispatcher.synced.is_set())  # listening when asked
+        return 12
+
+    caplog.set_level("INFO", logger="harmony_app.appservice")
+    try:
+        await start_appservice(server, dispatcher, ping=ping)
+    finally:
+        await server.stop()
+    assert seen == [True]
+    assert "pinged this appservice back (12 ms)" in caplog.text
+
+    server, dispatcher = fresh()
+
+    async def refused() -> int:
+        raise MatrixError("cannot reach http://bot.example:9000", errcode="M_CONNECTION_FAILED")
+
+    try:
+        await start_appservice(server, dispatcher, ping=refused)
+    finally:
+        await server.stop()
+    assert dispatcher.synced.is_set()  # the bot runs on
+    assert "could not ping this appservice back (cannot reach http://bot.example:9000" in caplog.text
