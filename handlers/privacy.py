@@ -44,7 +44,7 @@ class MembershipCommands:
 
     @command("member add", summary="Register someone as a party member (they can then vote).",
              example="!h member add @sam:example.org", params=(Param("user", parser=parse_user),),
-             role=Role.ADMIN, place=Place.DIRECT)
+             role=Role.ADMIN, place=Place.ENCRYPTED_DIRECT)
     async def add(self, ctx: CommandContext, user: UserId) -> None:
         """Register ``user`` as a party member."""
         added = await self.members.add(user, by=ctx.sender, at=self.clock())
@@ -53,7 +53,7 @@ class MembershipCommands:
 
     @command("member remove", summary="Remove someone from the party membership registry.",
              example="!h member remove @sam:example.org", params=(Param("user", parser=parse_user),),
-             role=Role.ADMIN, place=Place.DIRECT)
+             role=Role.ADMIN, place=Place.ENCRYPTED_DIRECT)
     async def remove(self, ctx: CommandContext, user: UserId) -> None:
         """Remove ``user`` from the registry."""
         removed = await self.members.remove(user)
@@ -72,7 +72,7 @@ class PrivacyCommands:
         self.holders = holders
 
     @command("mydata", summary="Get a copy of everything I hold about you (sent privately).",
-             example="!h mydata", place=Place.DIRECT)
+             example="!h mydata", place=Place.ENCRYPTED_DIRECT)
     async def mydata(self, ctx: CommandContext) -> None:
         """Send the sender everything held about them, as a JSON file in this direct chat."""
         export: dict[str, Any] = {"user_id": ctx.sender, "party_membership": await self.members.export(ctx.sender)}

@@ -397,11 +397,13 @@ class App:
             feature = build(services)
             self.features[name] = feature
             handlers.extend(feature.command_handlers())
+        need_encryption = config.privacy.private_commands_need_encryption
         for handler in handlers:
             for spec in collect_commands(handler):
-                self.table.add(spec)
+                self.table.add(spec if need_encryption else spec.relaxed())
         permissions = services.permissions or ConfigPermissions(admins=config.admins, direct=direct)
-        router = CommandRouter(poster=poster, table=self.table, prefixes=config.prefixes, permissions=permissions)
+        router = CommandRouter(poster=poster, table=self.table, prefixes=config.prefixes, permissions=permissions,
+                               private_needs_encryption=need_encryption)
         # Commands first, so a feature's own message handling sees the same event afterwards.
         dispatcher.on(RoomMessageText, router.handle_message)
         for feature in self.features.values():

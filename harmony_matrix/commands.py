@@ -31,17 +31,29 @@ class Place(enum.Enum):
     """Where a command may run."""
 
     ANYWHERE = "anywhere"
-    DIRECT = "direct"  # a direct-message room with the bot (private answers, ballots, declarations)
+    DIRECT = "direct"  # a direct-message room with the bot (private answers, ballots)
+    #: A direct chat that is end-to-end encrypted, so the homeserver cannot read it: for commands whose
+    #: input or answer is special-category data (membership, declarations, self-descriptions). A
+    #: deployment may relax it to ``DIRECT`` (``privacy.private_commands_need_encryption``: ``relaxed``).
+    ENCRYPTED_DIRECT = "encrypted-direct"
     ASSEMBLY = "assembly"  # a room of an assembly (management happens in its secretariat)
 
 
 PLACE_WORDS = {
     Place.ANYWHERE: "in any room",
     Place.DIRECT: "in a direct message with me",
+    Place.ENCRYPTED_DIRECT: "in an encrypted direct message with me",
     Place.ASSEMBLY: "in a room of an assembly",
 }
 #: Why a place is what it is, said with a refusal (what counts as a direct chat: ``handlers/matrix/direct.py``).
-PLACE_REASONS = {Place.DIRECT: "a room with only you and me in it, which nobody joins without an invite"}
+PLACE_REASONS = {
+    Place.DIRECT: "a room with only you and me in it, which nobody joins without an invite",
+    Place.ENCRYPTED_DIRECT: "a room with only you and me in it, encrypted so that not even the homeserver "
+                            "can read it",
+}
+#: What to do when a private command comes in a direct chat that is not encrypted.
+HOW_TO_ENCRYPT = ("Start a new direct chat with me (Element encrypts direct chats by default) or turn on "
+                  "encryption in this room's settings, then send it again.")
 ROLE_WORDS = {Role.EVERYONE: "everyone", Role.SECRETARY: "secretaries", Role.ADMIN: "admins"}
 
 
@@ -205,6 +217,13 @@ class CommandSpec:
     def with_handler(self, handler: Callable[..., Any]) -> CommandSpec:
         """The same declaration, run by ``handler``."""
         return CommandSpec(**{**self.__dict__, "handler": handler})
+
+    def relaxed(self) -> CommandSpec:
+        """The same declaration with ``Place.ENCRYPTED_DIRECT`` relaxed to ``Place.DIRECT`` (for a
+        deployment whose direct chats cannot be encrypted: ``privacy.private_commands_need_encryption``)."""
+        if self.place is not Place.ENCRYPTED_DIRECT:
+            return self
+        return CommandSpec(**{**self.__dict__, "place": Place.DIRECT})
 
 
 @dataclass(frozen=True)
@@ -389,12 +408,17 @@ def length_refusal(text: str) -> str | None:
     return f"That command is too long for me to read: {len(text):,} characters, at most {MAX_COMMAND_LENGTH:,}."
 
 
-def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str) -> str | None:
+def refusal(spec: CommandSpec, *, role: Role, place_ok: bool, prefix: str, in_direct: bool = False) -> str | None:
     """Why the sender may not run ``spec`` here, or None if they may (before its arguments are read;
-    the resource it ``manages`` is checked against its arguments by ``management_refusal``)."""
+    the resource it ``manages`` is checked against its arguments by ``management_refusal``).
+    ``in_direct``: the command came in a direct chat with the bot (encrypted or not)."""
     if role < spec.role:
         who = f": {prefix} offices shows who they are" if spec.role is Role.SECRETARY else ""
         return f"{prefix} {spec.name} is for {ROLE_WORDS[spec.role]} only{who}."
+    if not place_ok and spec.place is Place.ENCRYPTED_DIRECT and in_direct:
+        return (f"{prefix} {spec.name} carries private data (party membership, declarations, self-descriptions), "
+                "so I only do it in an encrypted direct chat, and this one is not encrypted: the homeserver can "
+                f"read it. {HOW_TO_ENCRYPT} I have done nothing.")
     if not place_ok:
         reason = PLACE_REASONS.get(spec.place)
         return f"{prefix} {spec.name} works {PLACE_WORDS[spec.place]}" + (f": {reason}." if reason else ".")

@@ -351,6 +351,15 @@ class PollsConfig(_Strict):
         default="members", description="Who may vote when a poll does not say eligibility=.")
 
 
+class PrivacyConfig(_Strict):
+    """``privacy``: where the commands that carry special-category data may run."""
+
+    private_commands_need_encryption: bool = Field(
+        default=True,
+        description="Run mydata, confirm, member add/remove and the sortition features only in an end-to-end "
+                    "encrypted direct chat. Turn off only on a homeserver where encrypted direct chats cannot work.")
+
+
 class WebConfig(_Strict):
     """``web``: the public, read-only web view (off unless ``enabled``)."""
 
@@ -487,6 +496,7 @@ class Config(_Strict):
     assemblies: AssembliesConfig = Field(default_factory=AssembliesConfig)
     consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
     polls: PollsConfig = Field(default_factory=PollsConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     sortition: SortitionConfig = Field(default_factory=SortitionConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)

@@ -92,7 +92,7 @@ class AssemblyCommands:
         # The first assembly's discussion room shows the pattern of room addresses.
         example = next((room.alias for slug in federation.slugs for room in rooms
                         if room.slug == slug and room.kind is RoomKind.DISCUSSION and room.alias), None)
-        listing = ListingContext(prefix=ctx.prefix, bot=self.presence.bot, in_direct_chat=ctx.room.is_direct,
+        listing = ListingContext(prefix=ctx.prefix, bot=self.presence.bot, in_direct_chat=ctx.room.is_private,
                                  space_aliases=space_aliases, example_room_alias=example,
                                  remote=await self.remote.remote_listing() if self.remote is not None else {})
         await ctx.reply(*render_assemblies(federation, listing))
@@ -102,6 +102,16 @@ class AssemblyCommands:
     async def cmd_join(self, ctx: CommandContext, assembly: str) -> None:
         """Admit, ask privately or refuse; the answer itself goes by direct message."""
         target = self.registry.assembly(assembly, prefix=ctx.prefix)
+        if ctx.room.is_direct and not ctx.room.is_private and target.access is Access.SELF_IDENTIFIED:
+            # Whatever the answer (the statement, or "welcome" to someone who confirmed it), it tells the
+            # homeserver, which reads this unencrypted chat, what the person said about themselves.
+            await ctx.reply(*with_code(
+                f"Joining {target.name} asks you to confirm a statement about yourself, and your answer is "
+                "private, so I only ask it in an encrypted direct chat; this one is not encrypted: the "
+                "homeserver can read it. Start a new direct chat with me (Element encrypts direct chats by "
+                "default) or turn on encryption in this room's settings, then send "
+                f"`{ctx.prefix} join {target.slug}` there. I have done nothing."))
+            return
         if ctx.room.is_direct:
             # Asked in the direct chat: answer right here, as a reply.
             async def here(text: str, html: str) -> RoomId:
@@ -126,7 +136,7 @@ class AssemblyCommands:
 
     @command("confirm", summary="Confirm the statement I asked you about (privately), and join.",
              example="!h confirm", params=(_slug_param("which assembly, if I asked about several", True),),
-             place=Place.DIRECT)
+             place=Place.ENCRYPTED_DIRECT)
     async def cmd_confirm(self, ctx: CommandContext, assembly: str | None) -> None:
         """Record the declaration and invite."""
         await ctx.reply(*with_code(await self.entry.confirm(ctx.sender, assembly, prefix=ctx.prefix)))

@@ -13,6 +13,7 @@ from the declaration — never inside a command.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,10 @@ class RoomContext:
     is_direct: bool
     assembly: str | None = None  # slug of the assembly this room belongs to
     room_kind: str | None = None  # discussion / announcements / votes / secretariat / space
+    #: A direct chat private enough for special-category data (``Place.ENCRYPTED_DIRECT``): end-to-end
+    #: encrypted, or any direct chat where ``privacy.private_commands_need_encryption`` is off. The
+    #: router fills it in (``CommandRouter.private_needs_encryption``).
+    is_private: bool = False
 
 
 class Permissions(Protocol):
@@ -164,11 +169,13 @@ class CommandRouter:
     """Turns ``!h …`` messages into command calls: parse, check who may run it where, run, reply."""
 
     def __init__(self, *, poster: Poster, table: CommandTable, prefixes: tuple[str, ...],
-                 permissions: Permissions) -> None:
+                 permissions: Permissions, private_needs_encryption: bool = True) -> None:
         self.poster = poster
         self.table = table
         self.prefixes = prefixes
         self.permissions = permissions
+        #: Whether only an encrypted direct chat counts as private (``RoomContext.is_private``).
+        self.private_needs_encryption = private_needs_encryption
 
     async def handle_message(self, room_id: RoomId, event: RoomMessageText) -> None:
         """Run the command in ``event``, if it addresses the bot (the dispatcher's callback)."""
@@ -177,6 +184,9 @@ class CommandRouter:
             return
         sender = UserId(event.sender)
         room = await self.permissions.room_context(room_id)
+        if room.is_direct:
+            private = not self.private_needs_encryption or await self.poster.gateway.is_encrypted(room_id)
+            room = dataclasses.replace(room, is_private=private)
         role = await self.permissions.role_of(sender, room)
         ctx = CommandContext(poster=self.poster, room=room, sender=sender, event_id=EventId(event.event_id),
                              prefix=invocation.prefix, role=role, thread_root=thread_root_of(event.source),
@@ -198,7 +208,8 @@ class CommandRouter:
             await ctx.reply(unknown_command(self.table, text, prefix=ctx.prefix))
             return
         spec, rest = resolved
-        why_not = refusal(spec, role=ctx.role, place_ok=place_allows(spec.place, ctx.room), prefix=ctx.prefix)
+        why_not = refusal(spec, role=ctx.role, place_ok=place_allows(spec.place, ctx.room), prefix=ctx.prefix,
+                          in_direct=ctx.room.is_direct)
         if why_not:
             await ctx.reply(why_not)
             return
@@ -276,6 +287,8 @@ def place_allows(place: Place, room: RoomContext) -> bool:
     """Whether a command declared for ``place`` may run in ``room``."""
     if place is Place.DIRECT:
         return room.is_direct
+    if place is Place.ENCRYPTED_DIRECT:
+        return room.is_direct and room.is_private
     if place is Place.ASSEMBLY:
         return room.assembly is not None
     return True

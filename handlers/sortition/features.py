@@ -55,7 +55,7 @@ class FeatureCommands:
              example="!h feature set gender woman",
              params=(Param("feature", help="e.g. gender", parser=parse_feature_name, max_length=32),
                      Param("value", help="one of the feature's values", max_length=32)),
-             place=Place.DIRECT)
+             place=Place.ENCRYPTED_DIRECT)
     async def set(self, ctx: CommandContext, feature: str, value: str) -> None:
         """Record the sender's value of ``feature``."""
         name = self._known(feature, ctx.prefix)
@@ -69,7 +69,7 @@ class FeatureCommands:
 
     @command("feature clear", summary="Remove a feature you gave (you then count as undisclosed).",
              example="!h feature clear gender",
-             params=(Param("feature", parser=parse_feature_name, max_length=32),), place=Place.DIRECT)
+             params=(Param("feature", parser=parse_feature_name, max_length=32),), place=Place.ENCRYPTED_DIRECT)
     async def clear(self, ctx: CommandContext, feature: str) -> None:
         """Forget the sender's value of ``feature``."""
         name = self._known(feature, ctx.prefix)
@@ -78,7 +78,7 @@ class FeatureCommands:
                         else f"You had not given a {name}; you count as {UNDISCLOSED}.")
 
     @command("features", summary="The features draws may use, and what you gave (private).",
-             example="!h features", place=Place.DIRECT)
+             example="!h features", place=Place.ENCRYPTED_DIRECT)
     async def show(self, ctx: CommandContext) -> None:
         """List the configured features, their values and the sender's own."""
         if not self.settings.features:

@@ -18,7 +18,7 @@ from nio import SyncResponse
 
 from handlers.matrix.gateway import Forbidden, MatrixGateway, Member, new_txn_id
 from handlers.matrix.state_cache import SyncState, sync_state
-from harmony_matrix.event_types import ROOM_MESSAGE
+from harmony_matrix.event_types import MEGOLM_ALGORITHM, ROOM_ENCRYPTION, ROOM_MESSAGE
 from harmony_matrix.ids import EventId, RoomId, UserId
 
 from .html_check import check_sent
@@ -111,6 +111,10 @@ class FakeGateway(MatrixGateway):
         self._numbers = itertools.count(1)
         #: Whether every ``m.room.message`` sent is checked with ``html_check.assert_readable``.
         self.check_messages = True
+
+    def encrypt(self, room_id: str) -> None:
+        """``room_id`` has ``m.room.encryption`` in its state, as an Element direct chat does."""
+        self.state[(room_id, ROOM_ENCRYPTION, "")] = {"algorithm": MEGOLM_ALGORITHM}
 
     # -- what the test reads -----------------------------------------------------------------------
 

@@ -99,7 +99,10 @@ class EdgeHarness:
                                        extra_content=extra_content)], room_id=room_id)
         return self.gateway.sent[before:]
 
-    async def open_direct_chat(self, user_id: str, room_id: str) -> None:
-        """Record ``room_id`` as the bot's direct chat with ``user_id`` (as an accepted DM invite does)."""
+    async def open_direct_chat(self, user_id: str, room_id: str, *, encrypted: bool = True) -> None:
+        """Record ``room_id`` as the bot's direct chat with ``user_id`` (as an accepted DM invite does),
+        encrypted as Element opens direct chats unless ``encrypted`` is False."""
         await self.direct.remember(user_id, room_id)
         self.gateway.joined[room_id] = {self.gateway.user_id, user_id}
+        if encrypted:
+            self.gateway.encrypt(room_id)

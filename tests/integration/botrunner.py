@@ -54,7 +54,9 @@ def write_bot_config(directory: Path, *, synapse: LocalSynapse, bot: RegisteredU
     """A config file for a bot on the test server (password login, so sessions are stored).
 
     The DMs the bot opens stay unencrypted unless ``encrypt_direct_chats``: the plain test client
-    (matrix_client.py) cannot read encrypted rooms; tests with e2ee_client.py turn it on."""
+    (matrix_client.py) cannot read encrypted rooms; tests with e2ee_client.py turn it on. For the same
+    reason the private commands (mydata, confirm, member add, …) run in unencrypted direct chats unless
+    ``encrypt_direct_chats`` (``privacy.private_commands_need_encryption``)."""
     directory.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "homeserver": {"url": synapse.url},
@@ -64,6 +66,7 @@ def write_bot_config(directory: Path, *, synapse: LocalSynapse, bot: RegisteredU
         "timezone": "Europe/London",
         "sync": {"timeout_ms": 5000},
         "logging": {"level": "INFO"},
+        "privacy": {"private_commands_need_encryption": encrypt_direct_chats},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):

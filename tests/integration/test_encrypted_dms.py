@@ -10,6 +10,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import pytest_asyncio
@@ -153,6 +154,45 @@ async def test_mydata_in_an_encrypted_dm_comes_as_an_encrypted_file(bot, make_us
     assert exported["party_membership"]["added_by"] == bot_id
     ciphertext_on_server = await kim.download({"url": content["file"]["url"]})
     assert kim.user_id.encode() not in ciphertext_on_server
+
+
+async def test_mydata_in_an_unencrypted_dm_is_refused_and_no_file_is_sent(bot, make_user, tmp_path: Path,
+                                                                         e2ee_users) -> None:
+    """A direct chat created without ``m.room.encryption`` (preset trusted_private_chat) is readable by the
+    homeserver: ``mydata`` there is refused with the remedy and nothing is sent; in the same person's
+    encrypted direct chat it comes, encrypted."""
+    app, _admin = bot
+    bot_id = app.config.bot.user_id
+    plain = await make_user("lou")
+    await app.db.members.add(plain.user_id, by=bot_id, at=app.clock())
+    async with plain.listening() as listener:
+        dm = await plain.create_room(preset="trusted_private_chat", invite=[bot_id], is_direct=True)
+        await listener.wait_for(dm, lambda e: e.get("type") == "m.room.member" and e.get("state_key") == bot_id
+                                and e["content"].get("membership") == "join", description="the bot joining the DM")
+    assert await plain.get_state(dm, "m.room.encryption") is None
+
+    reply = await plain.send_and_wait_reply(dm, "!h mydata", from_user=bot_id)
+    refusal = (
+        "!h mydata carries private data (party membership, declarations, self-descriptions), so I only do it in "
+        "an encrypted direct chat, and this one is not encrypted: the homeserver can read it. Start a new "
+        "direct chat with me (Element encrypts direct chats by default) or turn on encryption in this room's "
+        "settings, then send it again. I have done nothing.")
+    assert reply["content"]["body"] == refusal
+    history = await plain.request("GET", f"/_matrix/client/v3/rooms/{quote(dm, safe='')}/messages",
+                                  params={"dir": "b", "limit": "50"})
+    from_bot = [e for e in history["chunk"] if e["sender"] == bot_id and e["type"] == "m.room.message"]
+    assert [e["content"]["msgtype"] for e in from_bot] == ["m.notice"]
+    assert "party_membership" not in json.dumps(history)
+
+    lou = await E2EEUser.start(plain, tmp_path)
+    e2ee_users.append(lou)
+    secret_dm = await lou.create_dm(bot_id)
+    await lou.send_text(secret_dm, "!h mydata")
+    file_event = await lou.wait_for(secret_dm, lambda e: e.sender == bot_id
+                                    and (e.source.get("content") or {}).get("msgtype") == "m.file",
+                                    description="the exported file")
+    assert (await lou.raw_event(secret_dm, file_event.event_id))["type"] == "m.room.encrypted"
+    assert json.loads(await lou.download(file_event.source["content"]))["user_id"] == lou.user_id
 
 
 async def test_a_dm_the_bot_opens_is_encrypted(bot, make_user, tmp_path: Path, e2ee_users) -> None:

@@ -188,3 +188,29 @@ def test_no_assemblies_yet_names_the_commands_in_code() -> None:
     assert reply.body == ("There are no assemblies yet. An admin can import them with harmony-matrix import FILE, "
                           "or create one with !h assembly create.")
     assert "<code>harmony-matrix import FILE</code>" in reply.content["formatted_body"]
+
+
+def test_a_self_identified_join_in_an_unencrypted_direct_chat_asks_nothing_there(edge: Edge) -> None:
+    plain = "!plain-dm-alice:test"
+    run(edge.harness.open_direct_chat(ALICE, plain, encrypted=False))
+    (refused,) = run(edge.say("!h join das", room_id=plain))
+    expected = (
+        "Joining Disability Activism Society asks you to confirm a statement about yourself, and your answer is "
+        "private, so I only ask it in an encrypted direct chat; this one is not encrypted: the homeserver can "
+        "read it. Start a new direct chat with me (Element encrypts direct chats by default) or turn on "
+        "encryption in this room's settings, then send !h join das there. I have done nothing.")
+    assert refused.body == expected
+    assert "identify as disabled" not in refused.body
+    pending = run(edge.feature.people.pending(ALICE))
+    assert pending == []
+    # In her encrypted direct chat the statement is asked as before.
+    (asked,) = run(edge.say("!h join das", room_id=DM))
+    assert "“I identify as disabled.”" in asked.body
+
+
+def test_the_listing_in_an_unencrypted_direct_chat_does_not_call_it_private(edge: Edge) -> None:
+    plain = "!plain-dm-alice:test"
+    run(edge.harness.open_direct_chat(ALICE, plain, encrypted=False))
+    (listing,) = run(edge.say("!h assemblies", room_id=plain))
+    assert "this chat stays between us" not in listing.body
+    assert "sent to me (@bot:test) in a direct message, not in a shared room" in listing.body

@@ -46,7 +46,7 @@ async def test_help_for_one_command_uses_the_prefix(edge: EdgeHarness) -> None:
     assert reply.body.split("\n") == [
         "Register someone as a party member (they can then vote).",
         "Usage: !harmony member add <user>",
-        "Who: admins; where: in a direct message with me.",
+        "Who: admins; where: in an encrypted direct message with me.",
         "Example: !harmony member add @sam:example.org",
     ]
 

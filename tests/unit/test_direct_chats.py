@@ -17,8 +17,8 @@ BOT = "@bot:test"
 ALICE = "@alice:test"
 BOB = "@bob:test"
 TWO = "!two:test"
-REFUSAL = ("!h mydata works in a direct message with me: a room with only you and me in it, which nobody "
-           "joins without an invite.")
+REFUSAL = ("!h mydata works in an encrypted direct message with me: a room with only you and me in it, "
+           "encrypted so that not even the homeserver can read it.")
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def edge() -> EdgeHarness:
 
 async def test_a_two_person_room_is_direct_whatever_created_it(edge: EdgeHarness) -> None:
     edge.gateway.joined[TWO] = {BOT, ALICE}  # never recorded: no is_direct invite, not opened by the bot
+    edge.gateway.encrypt(TWO)
     assert await edge.direct.person_in(TWO) == ALICE
     [file, reply] = await edge.say("!h mydata", sender=ALICE, room_id=TWO)
     assert file.content["msgtype"] == "m.file"

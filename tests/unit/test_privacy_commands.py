@@ -59,7 +59,8 @@ async def test_admins_keep_the_registry_in_a_direct_chat(edge: EdgeHarness) -> N
 
 async def test_the_registry_is_not_touched_in_rooms_or_by_others(edge: EdgeHarness) -> None:
     [reply] = await edge.say("!harmony member add @sam:test", sender=ADMIN, room_id="!group:test")
-    assert reply.body == "!harmony member add works in a direct message with me: a room with only you and me in it, which nobody joins without an invite."
+    assert reply.body == ("!harmony member add works in an encrypted direct message with me: a room with only you and me "
+                          "in it, encrypted so that not even the homeserver can read it.")
     [reply] = await edge.say("!h member add @sam:test", sender=ALICE, room_id=ALICE_DM)
     assert reply.body == "!h member add is for admins only."
     [reply] = await edge.say("!h member add sam", sender=ADMIN, room_id=ADMIN_DM)

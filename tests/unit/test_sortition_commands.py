@@ -50,7 +50,7 @@ def test_who_may_run_what_is_declared() -> None:
                        for name in ("draw announce", "draw freeze", "draw cancel")}
     # Witnesses commit and reveal by DM or in a room; features are given by DM only.
     assert SPECS["draw commit"].place is Place.ANYWHERE and SPECS["draw reveal"].place is Place.ANYWHERE
-    assert {SPECS[n].place for n in ("feature set", "feature clear", "features")} == {Place.DIRECT}
+    assert {SPECS[n].place for n in ("feature set", "feature clear", "features")} == {Place.ENCRYPTED_DIRECT}
 
 
 def test_commit_and_reveal_check_what_witnesses_type() -> None:
