@@ -174,6 +174,8 @@ harmony-matrix demo is running.
   Log in as:   {state['demo_user_id']}
   Password:    {state['demo_password']}
   Room:        "{DEMO_ROOM_NAME}" ({room_id}) — say !h help there.
+  Private:     declarations, membership and !h mydata only in an encrypted direct chat: in Element,
+               start one with {state['bot_user_id']} (Element encrypts direct chats by default).
   Assemblies:  the sample federation; {party_line}
   Web view:    {web} (the public record: assemblies, moots, polls, decisions)
   Data:        {data_dir.resolve()} (kept for the next run)
