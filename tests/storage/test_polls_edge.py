@@ -282,7 +282,7 @@ async def test_participants_of_an_assembly_are_judged_by_when_they_had_joined_it
 async def test_a_secret_ballot_in_an_unencrypted_chat_is_refused_and_nothing_is_recorded(edge: Edge) -> None:
     await edge.db.members.add(ANA, by=ADMIN, at=NOW - timedelta(days=1))
     poll = await open_poll(edge, secret=True)
-    await edge.harness.open_direct_chat(ANA, DM)
+    await edge.harness.open_direct_chat(ANA, DM, encrypted=False)
     [reply] = await edge.harness.say(f"!h vote {poll.ref} A=5 B=1", sender=ANA, room_id=DM, event_id="$ballot")
     assert reply.body.startswith(f"I did not record this ballot: poll {poll.ref} is a secret ballot, and this "
                                  "chat is not encrypted, so your scores would sit in plaintext on every "
