@@ -360,6 +360,11 @@ class MatrixGateway:
         result = await self.request("POST", "/v3/createRoom", body)
         return RoomId(str(result["room_id"]))
 
+    @property
+    def opens_encrypted_direct_chats(self) -> bool:
+        """Whether the direct chats the bot opens are end-to-end encrypted (``bot.encrypt_direct_chats``)."""
+        return self.encryption is not None and bool(self.encryption.direct_chats_encrypted)
+
     async def create_direct_room(self, user_id: str) -> RoomId:
         """A private room with one person, marked as a DM for their client; encrypted (as Element
         creates DMs) unless configured otherwise."""
@@ -367,7 +372,7 @@ class MatrixGateway:
             "is_direct": True, "invite": [user_id], "preset": "private_chat",
             "power_level_content_override": {"invite": 100},
         }
-        if self.encryption is not None and self.encryption.direct_chats_encrypted:
+        if self.opens_encrypted_direct_chats:
             body["initial_state"] = [{"type": ROOM_ENCRYPTION, "state_key": "",
                                       "content": {"algorithm": MEGOLM_ALGORITHM}}]
         return await self.create_room(body)

@@ -187,6 +187,8 @@ class FakeGateway(MatrixGateway):
         # The creator joins; invitees are invited (they join when the test says so).
         self.joined[room_id] = {self.user_id}
         self.member_lists[room_id] = [Member(UserId(user), "invite") for user in body.get("invite", [])]
+        for event in body.get("initial_state", []):  # e.g. m.room.encryption, as the server applies it
+            self.state[(room_id, event["type"], event.get("state_key", ""))] = dict(event["content"])
         return room_id
 
     async def messages(self, room_id: str, *, start: str | None, end: str | None = None, direction: str = "b",

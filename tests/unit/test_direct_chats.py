@@ -75,3 +75,19 @@ async def test_the_bot_writes_privately_only_where_it_is_still_a_direct_chat(edg
     assert room != TWO and edge.gateway.created[-1]["invite"] == [ALICE]
     assert edge.gateway.bodies(room) == ["only for you"] and edge.gateway.bodies(TWO) == []
     assert await edge.direct_chats.room_of(ALICE) == room
+
+
+async def test_where_the_bot_opens_encrypted_chats_it_does_not_write_privately_in_an_unencrypted_one(
+        edge: EdgeHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person may have made their direct chat with the bot unencrypted; what the bot starts telling them
+    privately (a declaration's statement, a refusal's reason) goes to an encrypted one it opens, once."""
+    await edge.open_direct_chat(ALICE, TWO, encrypted=False)
+    assert await edge.direct.room_for(ALICE) == TWO  # the bot opens plain chats: the recorded one serves
+    monkeypatch.setattr(type(edge.gateway), "opens_encrypted_direct_chats", property(lambda self: True))
+    room = await edge.poster.dm(ALICE, "only for you")
+    assert room != TWO and edge.gateway.created[-1]["invite"] == [ALICE]
+    assert [e["type"] for e in edge.gateway.created[-1]["initial_state"]] == ["m.room.encryption"]
+    assert edge.gateway.bodies(room) == ["only for you"] and edge.gateway.bodies(TWO) == []
+    assert await edge.direct_chats.room_of(ALICE) == room
+    created = len(edge.gateway.created)
+    assert await edge.direct.room_for(ALICE) == room and len(edge.gateway.created) == created  # kept
