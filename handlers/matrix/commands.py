@@ -245,9 +245,10 @@ class CommandRouter:
 
 
     async def tell_privately(self, ctx: CommandContext, refusal: PrivateRefusal, spec: CommandSpec) -> None:
-        """A refusal about the sender, said to them alone: here if this is their direct chat, else by DM
-        with a neutral word in the room (``PrivateRefusal``)."""
-        if ctx.room.is_direct:
+        """A refusal about the sender, said to them alone: here if this is their direct chat (and a private
+        one: encrypted, where the bot can open encrypted ones), else by DM with a neutral word in the room
+        (``PrivateRefusal``)."""
+        if ctx.room.is_direct and (ctx.room.is_private or not self.poster.gateway.opens_encrypted_direct_chats):
             await ctx.reply(refusal.message)
             return
         await self.poster.dm(ctx.sender, refusal.message, txn_seed=f"private-refusal:{ctx.event_id}")

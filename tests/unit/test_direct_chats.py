@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from handlers.matrix.commands import CommandContext, command
 from handlers.matrix.gateway import Member
 from handlers.privacy import PrivacyCommands
+from harmony_matrix.errors import PrivateRefusal
 from harmony_matrix.event_types import ROOM_JOIN_RULES
 from harmony_matrix.ids import UserId
 from tests.fakes.gateway import FakeRoom
@@ -91,3 +93,27 @@ async def test_where_the_bot_opens_encrypted_chats_it_does_not_write_privately_i
     assert await edge.direct_chats.room_of(ALICE) == room
     created = len(edge.gateway.created)
     assert await edge.direct.room_for(ALICE) == room and len(edge.gateway.created) == created  # kept
+
+
+class _Standing:
+    @command("stand-here", summary="Stand (a test command refused for a reason about the person).",
+             example="!h stand-here")
+    async def stand_here(self, ctx: CommandContext) -> None:
+        raise PrivateRefusal("Only registered party members may stand.", doing="standing here")
+
+
+async def test_a_refusal_about_someone_is_not_said_in_their_unencrypted_chat_when_an_encrypted_one_can_be_had(
+        edge: EdgeHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    edge.add_handlers(_Standing())
+    await edge.open_direct_chat(ALICE, TWO, encrypted=False)
+    monkeypatch.setattr(type(edge.gateway), "opens_encrypted_direct_chats", property(lambda self: True))
+    replies = await edge.say("!h stand-here", sender=ALICE, room_id=TWO)
+    here = [sent.body for sent in replies if sent.room_id == TWO]
+    assert here == ["I can't do that (standing here): I have sent you the reason in a direct message."]
+    [elsewhere] = [sent for sent in replies if sent.room_id != TWO]
+    assert elsewhere.body == "Only registered party members may stand."
+    assert [e["type"] for e in edge.gateway.created[-1]["initial_state"]] == ["m.room.encryption"]
+    # In an encrypted direct chat the reason is said right there.
+    await edge.open_direct_chat(BOB, "!bob:test")
+    [reply] = await edge.say("!h stand-here", sender=BOB, room_id="!bob:test")
+    assert (reply.room_id, reply.body) == ("!bob:test", "Only registered party members may stand.")
