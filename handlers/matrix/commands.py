@@ -245,10 +245,10 @@ class CommandRouter:
 
 
     async def tell_privately(self, ctx: CommandContext, refusal: PrivateRefusal, spec: CommandSpec) -> None:
-        """A refusal about the sender, said to them alone: here if this is their direct chat (and a private
-        one: encrypted, where the bot can open encrypted ones), else by DM with a neutral word in the room
-        (``PrivateRefusal``)."""
-        if ctx.room.is_direct and (ctx.room.is_private or not self.poster.gateway.opens_encrypted_direct_chats):
+        """A refusal about the sender, said to them alone: here if this is their direct chat and one the bot
+        speaks privately in (``DirectChats.speaks_privately_in``), else by DM with a neutral word in the
+        room (``PrivateRefusal``)."""
+        if ctx.room.is_direct and (ctx.room.is_private or await self.poster.direct.speaks_privately_in(ctx.room_id)):
             await ctx.reply(refusal.message)
             return
         await self.poster.dm(ctx.sender, refusal.message, txn_seed=f"private-refusal:{ctx.event_id}")

@@ -70,14 +70,18 @@ class DirectChats:
         """Record ``room_id`` as the direct chat with ``user_id`` (their invite, or one the bot opened)."""
         await self.records.remember(user_id, room_id, at=self.clock())
 
+    async def speaks_privately_in(self, room_id: str) -> bool:
+        """Whether the bot says private things in the direct chat ``room_id``: where it opens encrypted
+        direct chats, only in an encrypted one (a person may have made theirs unencrypted)."""
+        return not self.gateway.opens_encrypted_direct_chats or await self.gateway.is_encrypted(room_id)
+
     async def room_for(self, user_id: str) -> RoomId:
         """The person's direct chat, opening one if there is none (or the old one is gone, or is no
-        longer a direct chat with them). Where the bot opens encrypted direct chats, a recorded one that
-        is not encrypted (a person may have made it so) is not used for what the bot starts saying
-        privately: it opens an encrypted one, and remembers that one."""
+        longer a direct chat with them, or not one it speaks privately in: ``speaks_privately_in``; then
+        it opens an encrypted one, and remembers that one)."""
         room_id = await self.records.room_of(user_id)
         if room_id is not None and await self.person_in(room_id) == user_id:
-            if not self.gateway.opens_encrypted_direct_chats or await self.gateway.is_encrypted(room_id):
+            if await self.speaks_privately_in(room_id):
                 return room_id
             log.info("opening an encrypted direct chat: the one recorded, %s, is not encrypted", room_id)
         room_id = await self.gateway.create_direct_room(user_id)
