@@ -53,7 +53,7 @@ async def test_the_registry_is_not_kept_in_an_unencrypted_direct_chat() -> None:
     assert reply.body == "@sam:test is now registered as a party member."
 
 
-async def test_forget_me_and_help_still_answer_in_an_unencrypted_direct_chat() -> None:
+async def test_forget_me_still_answers_in_an_unencrypted_direct_chat() -> None:
     edge = await edge_with_dms()
     [reply] = await edge.say("!h forget-me", sender=ALICE, room_id=PLAIN_DM)
     assert reply.body.endswith("To go ahead, send: !h forget-me confirm")
