@@ -132,6 +132,7 @@ class Enforcer:
             self.presence.reload()
         rooms = [room for room in await self.registry.all_rooms()
                  if room.slug in self.registry.current and (wanted is None or room.slug in wanted)]
+        await self.presence.load(RoomId(room.room_id) for room in rooms)  # a few reads at a time
         exempt = {self.presence.bot, *self.peer_bots}  # the bot itself, and peer instances' bots
         occupants = {room.room_id: sorted(user for user in await self.presence.joined(room.room_id)
                                           if user not in exempt)

@@ -14,10 +14,14 @@ except in appservice mode (``MatrixGateway.caches_every_joined_room`` False: nio
 something was pushed from, so every quiet room is one): there an answer showing the bot itself joined
 is kept, as every membership change of that room is pushed to the bot from then on (else a sweep
 would read each space's member list once per person: 4,000 × 111 reads in bench_federation_synapse.py).
+A read during which a membership event of the room arrived is answered but not kept (the event may
+be older or newer than the read: the next question reads again). ``load`` reads the rooms not held yet
+a few at a time (``LOAD_CONCURRENCY``): in appservice mode a full sweep reads every room again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -27,6 +31,9 @@ from harmony_matrix.ids import RoomId, UserId
 
 log = logging.getLogger(__name__)
 
+#: How many member lists ``load`` reads from the server at once.
+LOAD_CONCURRENCY = 8
+
 
 class Presence:
     """Membership of people in rooms, read and changed through the gateway."""
@@ -35,6 +42,8 @@ class Presence:
         self.gateway = gateway
         self._joined: dict[RoomId, set[UserId]] = {}
         self._rooms_of: dict[UserId, set[RoomId]] = {}
+        # Membership events seen per room (loaded or not): a server read that overlapped one is not kept.
+        self._changes: dict[RoomId, int] = {}
 
     @property
     def bot(self) -> UserId:
@@ -57,15 +66,17 @@ class Presence:
         return await self.joined_among_loaded(rooms, user_id, unindexed=unindexed)
 
     async def load(self, room_ids: Iterable[RoomId]) -> set[RoomId]:
-        """Put ``room_ids`` in the index (those not there yet); returns the ones without a sync cache,
-        which are not kept (``joined_among_loaded`` asks the server about those each time)."""
-        unindexed = set()
-        for room in room_ids:
-            if room not in self._joined:
+        """Put ``room_ids`` in the index (those not there yet, read a few at a time); returns the ones
+        not kept (``joined_among_loaded`` asks the server about those each time)."""
+        missing = [room for room in dict.fromkeys(room_ids) if room not in self._joined]
+        limit = asyncio.Semaphore(LOAD_CONCURRENCY)
+
+        async def read(room: RoomId) -> None:
+            async with limit:
                 await self._members(room)
-                if room not in self._joined:
-                    unindexed.add(room)
-        return unindexed
+
+        await asyncio.gather(*(read(room) for room in missing))
+        return {room for room in missing if room not in self._joined}
 
     async def joined_among_loaded(self, rooms: set[RoomId], user_id: str, *, unindexed: set[RoomId]) -> set[RoomId]:
         """``joined_among`` for rooms already ``load``-ed: the person's rooms in the index, intersected
@@ -81,6 +92,7 @@ class Presence:
         """A membership event arrived: keep the index of a loaded room current (``join`` adds; anything
         else, a leave, kick, ban, invite or knock, means not joined)."""
         room, user = RoomId(room_id), UserId(user_id)
+        self._changes[room] = self._changes.get(room, 0) + 1
         members = self._joined.get(room)
         if members is None:
             return  # loaded from the sync cache when first asked, which already has this event
@@ -106,6 +118,7 @@ class Presence:
             return known
         cached = self.gateway.cached_joined(room)
         if cached is None:  # no sync cache: the server
+            mark = self._changes.get(room, 0)
             try:
                 cached = await self.gateway.current_joined(room)
             except MatrixError as exc:
@@ -114,6 +127,8 @@ class Presence:
                 return set()
             if self.gateway.caches_every_joined_room or self.bot not in cached:
                 return cached  # nothing the bot receives keeps this answer current: not kept
+            if self._changes.get(room, 0) != mark or room in self._joined:
+                return self._joined.get(room, cached)  # an event (or another read) overlapped this one
         self._joined[room] = cached
         for user in cached:
             self._rooms_of.setdefault(user, set()).add(room)

@@ -182,6 +182,64 @@ def test_a_room_the_bot_is_in_without_a_sync_cache_is_read_once_and_follows_even
     asyncio.run(scenario())
 
 
+class SlowGateway(FakeGateway):
+    """Member-list reads that wait until the test lets them answer, counting how many are in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.in_flight = self.most_in_flight = 0
+
+    async def joined_members(self, room_id: str) -> set[Any]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        answer = await super().joined_members(room_id)  # the server's answer as the read began
+        await self.release.wait()
+        self.in_flight -= 1
+        return answer
+
+
+def test_a_membership_event_during_a_server_read_is_not_lost_under_the_read() -> None:
+    """Appservice mode: Bob leaves while the bot reads the room's member list; the read (made before
+    the leave) is answered but not kept, so the next question reads again and sees him gone."""
+    async def scenario() -> None:
+        gateway = SlowGateway()
+        gateway.caches_every_joined_room = False
+        space = RoomId("!quiet-space:test")
+        gateway.joined[space] = {gateway.user_id, BOB}
+        presence = Presence(gateway)
+        reading = asyncio.create_task(presence.joined(space))
+        await asyncio.sleep(0)  # the read has begun
+        gateway.joined[space].discard(BOB)
+        presence.note_membership(space, BOB, "leave")
+        gateway.release.set()
+        assert await reading == {gateway.user_id, BOB}  # what the server said when asked
+        assert not await presence.is_joined(space, BOB)  # not kept: read again
+        assert await presence.joined(space) == {gateway.user_id}
+
+    asyncio.run(scenario())
+
+
+def test_loading_reads_several_member_lists_at_once_but_no_more_than_the_limit() -> None:
+    async def scenario() -> None:
+        gateway = SlowGateway()
+        gateway.caches_every_joined_room = False
+        rooms = [RoomId(f"!room{n}:test") for n in range(20)]
+        for n, room_id in enumerate(rooms):
+            gateway.joined[room_id] = {gateway.user_id, BOB} if n % 2 else {gateway.user_id}
+        presence = Presence(gateway)
+        loading = asyncio.create_task(presence.load([*rooms, rooms[0]]))  # a room asked twice: read once
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert gateway.in_flight == 8  # handlers.assemblies.presence.LOAD_CONCURRENCY
+        gateway.release.set()
+        assert await loading == set()  # all kept: the bot is in each
+        assert gateway.most_in_flight == 8
+        assert await presence.joined_among(rooms, BOB) == set(rooms[1::2])
+
+    asyncio.run(scenario())
+
+
 def test_a_sweep_reads_no_rooms_and_removes_only_who_breaks_the_rule() -> None:
     async def scenario() -> None:
         edge = Edge()
