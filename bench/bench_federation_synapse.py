@@ -42,8 +42,11 @@ and the bare client once more.
 transactions to it): the restored snapshot's bot config gets ``mode: appservice`` and the registration
 file ``harmony-matrix appservice-registration`` writes (the bot's existing account as its
 ``sender_localpart``; the bot keeps the device of its stored session), and Synapse's overrides load it
-beside the people's. The bare nio client stays the comparator. ``--mode both`` (the default) measures
-bot mode, then appservice mode, each from the snapshot.
+beside the people's. ``--mode bot-incremental`` is bot mode with ``sync.full_state_at_start: false``:
+the restart syncs only what changed while the bot was down, and reads quiet rooms from Synapse when
+first needed. The bare nio client (its first sync with ``full_state``, as a plain nio bot restarts)
+stays the comparator in every mode. ``--mode all`` (the default) measures the three, each from the
+snapshot; ``--mode both``, bot and appservice mode.
 
 ``--people N`` scales the federation down (the first N people of the same layout; the rooms and the
 registered share stay). Run: ``.venv/bin/python bench/bench_federation_synapse.py [--people N]
@@ -525,6 +528,8 @@ async def measure(cache: Path, *, mode: str, profile: bool) -> None:
     config = Path(state["config"])
     data = yaml.safe_load(config.read_text())
     data.setdefault("assemblies", {})["sweep_minutes"] = SWEEP_MINUTES
+    if mode == "bot-incremental":  # a restart syncs only what changed while the bot was down
+        data.setdefault("sync", {})["full_state_at_start"] = False
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     registration = as_appservice(config, data) if mode == "appservice" else None
     people_n, rooms = state["people"], {(s, k): r for s, k, r in state["rooms"]}
@@ -675,8 +680,10 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the federation again from scratch")
     parser.add_argument("--build-only", action="store_true", help="build (or finish building), do not measure")
     parser.add_argument("--profile", action="store_true", help="run the bot under cProfile and print the top")
-    parser.add_argument("--mode", choices=("bot", "appservice", "both"), default="both",
-                        help="the bot's mode (/sync, or an appservice Synapse pushes to); default both, one after the other")
+    parser.add_argument("--mode", choices=("bot", "bot-incremental", "appservice", "both", "all"), default="all",
+                        help="the bot's mode: bot (/sync; a restart asks for the whole state), bot-incremental "
+                             "(sync.full_state_at_start false), appservice (Synapse pushes); both = bot and "
+                             "appservice; all (the default) = the three, one after the other")
     args = parser.parse_args()
     cache: Path = args.cache
     if args.rebuild and cache.exists():
@@ -701,7 +708,8 @@ def main() -> None:
         asyncio.run(build(cache, args.people))
         print(f"build: done in {(time.perf_counter() - began) / 60:.1f} min", flush=True)
     if not args.build_only:
-        for mode in ("bot", "appservice") if args.mode == "both" else (args.mode,):
+        modes = {"both": ("bot", "appservice"), "all": ("bot", "bot-incremental", "appservice")}
+        for mode in modes.get(args.mode, (args.mode,)):
             asyncio.run(measure(cache, mode=mode, profile=args.profile))
 
 

@@ -382,7 +382,8 @@ class App:
         poster = Poster(gateway=gateway, direct=direct, records=db.outbox, clock=self.clock)
         dispatcher = Dispatcher(
             client=connection.client, gateway=gateway, tokens=db.sync, processed=db.events,
-            settings=SyncSettings(timeout_ms=config.sync.timeout_ms, timeline_limit=config.sync.timeline_limit),
+            settings=SyncSettings(timeout_ms=config.sync.timeout_ms, timeline_limit=config.sync.timeline_limit,
+                                  full_state_at_start=config.sync.full_state_at_start),
             crypto=CryptoSync(crypto=connection.crypto, poster=poster) if connection.crypto else None,
         )
         services = Services(config=config, gateway=gateway, db=db, scheduler=scheduler, dispatcher=dispatcher,

@@ -61,6 +61,8 @@ async def connect(config: Config) -> Connection:
         ssl=None if config.homeserver.verify_tls else False,
     )
     connection = Connection(db=db, client=client, gateway=MatrixGateway(client))
+    # Without the whole state at a restart, nio holds only the rooms the bot has heard from since.
+    connection.gateway.caches_every_joined_room = config.sync.full_state_at_start
     try:
         await _login(connection, config)
         crypto = e2ee.enable(client, connection.gateway,  # after login: the device ID is known

@@ -10,10 +10,12 @@ from the gateway and then kept current from the membership events the feature re
 joined?" without building a 10,000-name set per space. ``reload`` re-reads the sync cache (the full
 sweep does, so a membership change that came only as room state, never as a timeline event, is
 picked up there). A room the bot has no sync cache of is asked of the server each time, not kept,
-except in appservice mode (``MatrixGateway.caches_every_joined_room`` False: nio holds only the rooms
-something was pushed from, so every quiet room is one): there an answer showing the bot itself joined
-is kept, as every membership change of that room is pushed to the bot from then on (else a sweep
-would read each space's member list once per person: 4,000 × 111 reads in bench_federation_synapse.py).
+except where nio does not hold every room (``MatrixGateway.caches_every_joined_room`` False: appservice
+mode, where nio holds only the rooms something was pushed from, and bot mode restarting without
+``sync.full_state_at_start``, where it holds only the rooms heard from since): there an answer
+showing the bot itself joined is kept, as every membership change of that room reaches the bot from
+then on, pushed or synced (else a sweep would read each space's member list once per person: 4,000 ×
+111 reads in bench_federation_synapse.py).
 A read during which a membership event of the room arrived is answered but not kept (the event may
 be older or newer than the read: the next question reads again). ``load`` reads the rooms not held yet
 a few at a time (``LOAD_CONCURRENCY``): in appservice mode a full sweep reads every room again.

@@ -97,6 +97,8 @@ class SyncSettings:
 
     timeout_ms: int = 30000
     timeline_limit: int = 100
+    #: Whether the first /sync after a restart asks for every joined room's whole state (``full_state``).
+    full_state_at_start: bool = True
     # Backoff when /sync fails with an error the server sent (not a dropped connection; nio retries those).
     error_backoff_s: tuple[float, ...] = (1, 2, 5, 10, 30)
 
@@ -211,7 +213,8 @@ class Dispatcher:
                     pass
 
     async def sync_once(self, *, first: bool = False) -> BatchStats:
-        """One /sync request and its batch. On the first call after start, state is fetched in full."""
+        """One /sync request and its batch. On the first call after start, state is fetched in full
+        (unless ``settings.full_state_at_start`` is off: then only a first start ever gets it)."""
         user_id = self.gateway.user_id
         if first:
             self.token = await self.tokens.get_token(user_id)
@@ -220,12 +223,14 @@ class Dispatcher:
             await self.crypto.upkeep()  # the device's keys are on the server before anyone needs them
         # nio handles the response before returning it: to-device events (room keys) first, then it
         # decrypts the timelines with them.
+        # A first start (no token) gets every room whole anyway; a restart only when configured to.
+        whole = first and (fresh_start or self.settings.full_state_at_start)
         asked = time.monotonic()
         response = await self.client.sync(
             timeout=0 if first else self.settings.timeout_ms,
             sync_filter=sync_filter(self.settings.timeline_limit),
             since=self.token,
-            full_state=first,
+            full_state=whole,
         )
         if not isinstance(response, SyncResponse):
             raise MatrixError(f"sync refused: {getattr(response, 'message', response)}",
@@ -238,7 +243,7 @@ class Dispatcher:
         pop_sync_state = getattr(self.client, "pop_sync_state", None)
         update = pop_sync_state() if pop_sync_state is not None else None
         if update is not None:
-            self.gateway.room_state.take(update, full_state=first)
+            self.gateway.room_state.take(update, full_state=whole)
         stats = BatchStats()
         if fresh_start:
             # A first start never replays old history: only pending invites are looked at.

@@ -106,8 +106,10 @@ class MatrixGateway:
         self.encryption: Encryption | None = None
         #: The non-member state of the rooms the bot is in, fed by the dispatcher (``current_state``).
         self.room_state = RoomStateCache(lambda: self.user_id)
-        #: Whether nio's cache holds every room the bot is in (bot mode: the first /sync's full state).
-        #: Appservice mode sets it False: nio then holds only the rooms something was pushed from.
+        #: Whether nio's cache holds every room the bot is in, whole (bot mode: the first /sync's full
+        #: state). False in appservice mode (nio holds only the rooms something was pushed from) and in
+        #: bot mode with ``sync.full_state_at_start`` off (only the rooms heard from since the restart):
+        #: then only rooms whose whole state came in a batch are answered from nio (``_synced_room``).
         self.caches_every_joined_room = True
 
     @property
@@ -298,10 +300,18 @@ class MatrixGateway:
         result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/joined_members")
         return {UserId(user) for user in result.get("joined", {})}
 
+    def _synced_room(self, room_id: str) -> Any:
+        """nio's cache of ``room_id`` when it holds the room whole (every member and all its state: see
+        ``caches_every_joined_room``), else None."""
+        room = self.client.rooms.get(room_id)
+        if room is None or not (self.caches_every_joined_room or self.room_state.came_whole(room_id)):
+            return None
+        return room
+
     def cached_joined(self, room_id: str) -> set[UserId] | None:
         """Who has joined ``room_id`` as nio's sync cache knows it (lazy loading is off, so the lists
-        are complete for rooms the bot is in), or None when the bot has no cache of the room."""
-        room = self.client.rooms.get(room_id)
+        are complete for rooms held whole), or None when the bot has no whole cache of the room."""
+        room = self._synced_room(room_id)
         if room is None:
             return None
         return {UserId(user) for user in room.users if user not in room.invited_users}
@@ -314,7 +324,7 @@ class MatrixGateway:
     async def current_members(self, room_id: str) -> set[UserId]:
         """Who has joined or is invited to ``room_id`` (everyone who can read what is said next): from
         the sync cache when there is one, else from the server."""
-        room = self.client.rooms.get(room_id)
+        room = self._synced_room(room_id)
         if room is not None:
             return {UserId(user) for user in room.users}
         invited = {m.user_id for m in await self.members(room_id) if m.membership == "invite"}
@@ -322,7 +332,7 @@ class MatrixGateway:
 
     async def join_rule(self, room_id: str) -> str:
         """``room_id``'s join rule (``invite``, ``public``, ``restricted`` …), cached or from the server."""
-        room = self.client.rooms.get(room_id)
+        room = self._synced_room(room_id)
         if room is not None:
             return str(room.join_rule)
         content = await self.get_state_event(room_id, ROOM_JOIN_RULES)

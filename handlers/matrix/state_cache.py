@@ -27,6 +27,12 @@ held content must be the server's, or ``detect_drift`` would see a difference on
 ``StateKeepingClient`` (the bot's nio client) copies what this class needs out of each /sync body as it
 arrives (``sync_state``), and appservice mode does the same with each pushed batch.
 
+**Whole rooms.** A room whose whole state came in a batch (the first two ways above) since the bot
+last joined it is also *whole* in nio's cache, which takes in the same batches: its member list there
+is complete (``came_whole``). A room nio took in only from a change (after a restart without
+``full_state``, nio knows just the rooms something happened in, and only what happened) is not.
+Leaving the room, or a redaction of its state, ends it.
+
 Membership is never held here (``handlers/matrix/gateway.py`` answers "who has joined" from nio's
 cache), and nothing here logs a room's state.
 """
@@ -132,6 +138,7 @@ class RoomStateCache:
         self._rooms: dict[str, dict[StateKey, dict[str, Any]]] = {}
         # How many changes each room has seen (known or not): a read that overlapped one is not kept.
         self._changes: dict[str, int] = {}
+        self._whole: set[str] = set()  # rooms whose whole state came in a batch (``came_whole``)
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -145,6 +152,11 @@ class RoomStateCache:
         if room is None:
             return None
         return [copy.deepcopy(event) for event in room.values()]
+
+    def came_whole(self, room_id: str) -> bool:
+        """Whether a batch carried the whole state of ``room_id`` since the bot last joined it (so nio's
+        cache of the room, fed by the same batches, holds its every member)."""
+        return room_id in self._whole
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -166,6 +178,7 @@ class RoomStateCache:
                                   for events in (state, timeline) for event in events)
         if whole:
             self._rooms[room_id] = {}
+            self._whole.add(room_id)
         for event in (*state, *timeline):
             self._take(room_id, event)
 
@@ -179,6 +192,7 @@ class RoomStateCache:
         """The bot is no longer in ``room_id``: its state is no longer followed."""
         self._changed(room_id)
         self._rooms.pop(room_id, None)
+        self._whole.discard(room_id)
 
     def wrote(self, room_id: str, event_type: str, state_key: str, content: Mapping[str, Any], *,
               event_id: str, sender: str) -> None:

@@ -1,7 +1,9 @@
 """Display names from the bot's sync cache: the rooms it is in, with their member lists.
 
 No request is made: the bot syncs without lazy loading, so nio keeps every member (and display name)
-of its rooms. A person the bot shares no room with has no known name (the page shows their ID).
+of the rooms it holds: all of them in bot mode by default, only those heard from since the start with
+``sync.full_state_at_start`` off or in appservice mode. A person in none of those rooms has no known
+name here (the page shows their ID).
 """
 
 from __future__ import annotations

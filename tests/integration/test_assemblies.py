@@ -370,7 +370,7 @@ async def test_assembly_sync_and_the_start_up_repair_read_no_state_of_rooms_the_
     admin = await make_user("cache-admin")
     bot_user = await synapse.register_user(f"cachebot-{tmp_path.name[-10:].lower()}".replace("_", "-"))
     config_path = write_bot_config(tmp_path, synapse=synapse, bot=bot_user, admins=[admin.user_id],
-                                   sync={"timeout_ms": 2000})
+                                   sync={"timeout_ms": 2000, "full_state_at_start": True})
     counter = StateReads(monkeypatch)
     app = await start_app(config_path)
     try:

@@ -296,3 +296,55 @@ async def test_blocked_servers_get_an_acl_and_their_users_removed(
     assert local.user_id in await app.gateway.joined_members(party["discussion"])
     removals = await audit(app, "assembly.remove", remote.user_id)
     assert {e.room_id for e in removals} == {party["space"], party["discussion"]}
+
+
+async def test_a_restart_without_the_whole_state_enforces_in_the_rooms_it_did_not_hear_from(
+        synapse: LocalSynapse, make_user, tmp_path: Path) -> None:
+    """``sync.full_state_at_start: false`` (issue 13: a party's size): after a restart nio holds only the
+    rooms something happened in while the bot was down, and only what happened there. The quiet rooms'
+    member lists are read from Synapse: the start-up sweep removes whoever left the parent meanwhile, and
+    membership events after the restart keep those lists current."""
+    admin = await make_user("qr-admin")
+    bot_user = await synapse.register_user(f"qrbot-{tmp_path.name[-10:].lower()}".replace("_", "-"))
+    config = write_bot_config(tmp_path / "bot", synapse=synapse, bot=bot_user, admins=[admin.user_id],
+                              sync={"timeout_ms": 2000, "full_state_at_start": False})
+    app = await start_app(config)
+    via = [app.gateway.server_name]
+    try:
+        await feature(app).apply_federation(load_federation(BASE, source="base.yaml"))
+        party, wg = await feature(app).rooms_of("party"), await feature(app).rooms_of("wg")
+        person, later = await make_user("qr-leaver"), await make_user("qr-later")
+        for user in (person, later):
+            for room_id in (party["space"], wg["space"], wg["discussion"]):
+                await user.join(room_id, via=via)
+    finally:
+        await app.stop()
+
+    # While the bot is down: the person leaves the party; in the working group's discussion someone
+    # speaks (nio takes that room in from the message alone, so its member list there would lack the
+    # person); the working group's space stays quiet (nio does not hold it at all).
+    await person.leave(party["space"])
+    await later.send_text(wg["discussion"], "anyone here?")
+    restarted: App | None = None
+    try:
+        async with person.listening() as listener:
+            restarted = await start_app(config)
+            await listener.wait_for(wg["discussion"], left(person.user_id), description="removal after the restart")
+            await listener.wait_for(wg["space"], left(person.user_id), description="removal from the wg space")
+        gateway = restarted.gateway
+        assert not gateway.caches_every_joined_room
+        # The rooms that came only as a change: nio's copies of them are not taken as whole.
+        for room_id in (party["space"], wg["discussion"]):
+            assert not gateway.room_state.came_whole(room_id) and gateway.cached_joined(room_id) is None
+        assert person.user_id not in await gateway.joined_members(wg["discussion"])
+        assert later.user_id in await gateway.joined_members(wg["discussion"])
+        # A change after the restart, in rooms whose lists were read from the server: kept current.
+        async with later.listening() as listener:
+            await later.leave(party["space"])
+            kick = await listener.wait_for(wg["discussion"], left(later.user_id), description="the live removal")
+        assert kick["content"]["reason"] == KICK_REASON
+        removals = await audit(restarted, "assembly.remove", person.user_id)
+        assert {e.room_id for e in removals} == {wg["space"], wg["discussion"]}
+    finally:
+        if restarted is not None:
+            await restarted.stop()

@@ -8,9 +8,10 @@ from typing import Any
 
 from nio import RoomJoinRulesEvent, SyncResponse
 
-from handlers.matrix.dispatcher import Dispatcher
+from handlers.matrix.dispatcher import Dispatcher, SyncSettings
 from handlers.matrix.state_cache import RoomStateCache, sync_state
 from harmony_matrix.ids import RoomId
+from tests.fakes.gateway import FakeRoom
 from tests.fakes.homeserver import TolerantGateway
 from tests.fakes.stores import MemoryProcessedEvents, MemorySyncStore
 
@@ -272,3 +273,54 @@ async def test_the_copy_holds_the_server_s_content_not_what_nio_fills_in_as_it_p
         ("m.room.create", ""): {"room_version": "12"},
         ("m.room.power_levels", ""): {"users": {ADMIN: 100}, "events": {}, "state_default": 100},
         ("m.space.child", "!c:test"): {"via": ["test"]}}
+
+
+# -- restarting without the whole state (sync.full_state_at_start off) -------------------------------
+
+
+def test_a_room_is_whole_from_a_batch_with_its_whole_state_until_the_bot_leaves_or_it_is_redacted() -> None:
+    cache = RoomStateCache(lambda: BOT)
+    cache.take_sync(ROOM, state=[], timeline=[join_rule("public")])  # a change only: nio's room is partial
+    assert not cache.came_whole(ROOM)
+    cache.take_sync(OTHER, state=[], timeline=[create(), member(BOT, "join")])  # joined in this batch
+    assert cache.came_whole(OTHER)
+    cache.take_sync(ROOM, state=[member(ADMIN, "join")], timeline=[], full_state=True)
+    assert cache.came_whole(ROOM)
+    cache.take_sync(ROOM, state=[], timeline=[member(ADMIN, "leave")])  # someone else leaving: still whole
+    assert cache.came_whole(ROOM)
+    cache.take_sync(OTHER, state=[], timeline=[member(BOT, "leave")])
+    assert not cache.came_whole(OTHER)
+    rule = join_rule("knock")
+    cache.take_sync(ROOM, state=[], timeline=[rule])
+    cache.take_sync(ROOM, state=[], timeline=[{"type": "m.room.redaction", "redacts": rule["event_id"],
+                                               "event_id": "$r1", "sender": ADMIN, "content": {}}])
+    assert not cache.came_whole(ROOM)
+
+
+async def test_a_restart_without_full_state_answers_members_from_nio_only_for_rooms_it_holds_whole() -> None:
+    gateway = TolerantGateway(BOT)
+    gateway.caches_every_joined_room = False  # as sync.full_state_at_start false sets it
+    tokens = MemorySyncStore()
+    tokens.tokens[gateway.user_id] = "s0"  # a restart: the bot synced before
+    dispatcher = Dispatcher(client=gateway.fake_client, gateway=gateway, tokens=tokens,
+                            processed=MemoryProcessedEvents(), settings=SyncSettings(full_state_at_start=False))
+    # Since the restart a message came in ROOM (nio takes the room in from that alone: partial), and the
+    # bot joined OTHER (its whole state comes in the batch).
+    gateway.fake_client.sync_responses.append(sync_body("s1", join={
+        ROOM: ([], [message()]), OTHER: ([create(), member(BOT, "join"), member(ADMIN, "join")], [])}))
+    gateway.fake_client.rooms[ROOM] = FakeRoom(users={BOT})  # nio's partial view: only what it saw
+    gateway.fake_client.rooms[OTHER] = FakeRoom(users={BOT, ADMIN}, join_rule="public")
+    gateway.joined[RoomId(ROOM)] = {gateway.user_id, RoomId(ADMIN)}  # the server's answer
+    gateway.state[(ROOM, "m.room.join_rules", "")] = {"join_rule": "public"}
+    await dispatcher.sync_once(first=True)
+    assert gateway.fake_client.sync_calls[0]["full_state"] is False
+    assert gateway.cached_joined(ROOM) is None  # not nio's partial list ...
+    assert await gateway.current_joined(ROOM) == {BOT, ADMIN}  # ... the server's
+    assert await gateway.join_rule(ROOM) == "public"
+    assert gateway.cached_joined(OTHER) == {BOT, ADMIN}
+    # The default (and a first start ever) asks for the whole state.
+    fresh = TolerantGateway(BOT)
+    fresh.fake_client.sync_responses.append(sync_body("s1", join={}))
+    await Dispatcher(client=fresh.fake_client, gateway=fresh, tokens=MemorySyncStore(), processed=MemoryProcessedEvents(),
+                     settings=SyncSettings(full_state_at_start=False)).sync_once(first=True)
+    assert fresh.fake_client.sync_calls[0]["full_state"] is True
