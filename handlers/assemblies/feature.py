@@ -99,6 +99,7 @@ class AssembliesFeature:
     def register(self, dispatcher: Dispatcher) -> None:
         """Memberships (joins, knocks, leaves) and changes to the guarded state."""
         dispatcher.on(RoomMemberEvent, self.on_member)
+        dispatcher.on_room_state(self.on_room_state)
         dispatcher.on((PowerLevelsEvent, RoomJoinRulesEvent, UnknownEvent), self.on_state)
         try:
             from nio import RoomSpaceChildEvent, RoomSpaceParentEvent
@@ -336,6 +337,14 @@ class AssembliesFeature:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("assemblies background task failed", exc_info=task.exception())
+
+    def on_room_state(self, room_id: str, events: list[Any]) -> None:
+        """A batch's state changes (``Dispatcher.on_room_state``): its memberships go into the membership
+        index. A change in a gap larger than the dispatcher reads back arrives only here, and after a
+        crash the timeline's membership events already handled are not handed to ``on_member`` again."""
+        for event in events:
+            if isinstance(event, RoomMemberEvent):
+                self.presence.note_membership(room_id, event.state_key, event.membership)
 
     async def on_member(self, room_id: str, event: RoomMemberEvent) -> None:
         """A knock asks to come in; a join is checked (and may invite to automatic assemblies);

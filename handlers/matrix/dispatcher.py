@@ -47,6 +47,8 @@ EventCallback = Callable[[RoomId, Any], Awaitable[None]]
 BatchCallback = Callable[[RoomId, list[Any]], Awaitable[None]]
 #: ``callback(room_id, inviter, is_direct)`` when the bot is invited.
 InviteCallback = Callable[[RoomId, UserId, bool], Awaitable[None]]
+#: ``callback(room_id, events)`` for the state section of a room in a batch (``on_room_state``).
+StateSectionCallback = Callable[[RoomId, list[Any]], None]
 
 # Keep gap filling bounded: after a very long outage we catch up at most this many events per room.
 MAX_GAP_EVENTS = 5000
@@ -163,6 +165,7 @@ class Dispatcher:
         self._batch_routes: list[_BatchRoute] = []
         self._invite_callbacks: list[InviteCallback] = []
         self._batch_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self._state_callbacks: list[StateSectionCallback] = []
         self.token: str | None = None
         self.synced = asyncio.Event()  # set after the first successful batch
 
@@ -185,6 +188,14 @@ class Dispatcher:
     def on_invite(self, callback: InviteCallback) -> None:
         """Call ``callback(room_id, inviter, is_direct)`` when the bot is invited to a room."""
         self._invite_callbacks.append(callback)
+
+    def on_room_state(self, callback: StateSectionCallback) -> None:
+        """Call ``callback(room_id, events)`` for each joined room of a batch as it arrives, before any
+        timeline is handled: its state section (nio's events: the state as of the timeline's start,
+        carrying every change made in a gap, as the bot does not lazy-load members; or the whole state),
+        then the timeline's state events, in order, whether handled before or not. So ``events`` end at
+        the room's state after the batch. Nothing is dispatched or marked processed for them."""
+        self._state_callbacks.append(callback)
 
     def after_batch(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Run after each batch is handled and its token stored (e.g. reconcile work)."""
@@ -244,6 +255,7 @@ class Dispatcher:
         update = pop_sync_state() if pop_sync_state is not None else None
         if update is not None:
             self.gateway.room_state.take(update, full_state=whole)
+        self._offer_state(response)
         stats = BatchStats()
         if fresh_start:
             # A first start never replays old history: only pending invites are looked at.
@@ -269,12 +281,22 @@ class Dispatcher:
             await self.crypto.upkeep()
         if state is not None:
             self.gateway.room_state.take(state)
+        self._offer_state(response)
         stats = BatchStats()
         await self._handle_timelines(response, stats)
         await self._handle_invites(response)
         self.synced.set()
         await self._after_batch()
         return stats
+
+    def _offer_state(self, response: SyncResponse) -> None:
+        if not self._state_callbacks:
+            return
+        for room, info in response.rooms.join.items():
+            events = [*info.state, *(e for e in info.timeline.events if isinstance(getattr(e, "state_key", None), str))]
+            if events:
+                for callback in self._state_callbacks:
+                    callback(RoomId(room), events)
 
     async def _after_batch(self) -> None:
         for callback in self._batch_callbacks:

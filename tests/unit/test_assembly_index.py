@@ -321,3 +321,22 @@ def test_assembly_sync_checks_people_where_it_repaired_drift(tmp_path: Path) -> 
             assert bot.gateway.kicks == [(discussion, BOB, "kick")]
 
     asyncio.run(scenario())
+
+
+def test_a_membership_change_that_arrives_only_as_state_reaches_the_index() -> None:
+    """A leave carried only in a batch's state section (a gap larger than the bot reads back, or a
+    timeline event already handled before a crash) still updates the index, through the dispatcher's
+    ``on_room_state``; the index answers from it, not from a new server read."""
+    async def scenario() -> None:
+        edge = Edge()
+        space = room("party", RoomKind.SPACE)
+        await edge.provision({space: {BOB}})
+        assert await edge.feature.presence.is_joined(space, BOB)  # loaded from nio's cache
+        edge.gateway.fake_client.rooms[space].users.add(BOB)  # nio's cache says nothing new ...
+        edge.feature.on_room_state(space, [member_event(BOB, "leave", prev="join", event_id="$gap-leave")])
+        assert not await edge.feature.presence.is_joined(space, BOB)  # ... the state section did
+        edge.feature.on_room_state(space, [member_event(CAROL, "join", prev="leave", event_id="$s1"),
+                                           member_event(CAROL, "leave", prev="join", event_id="$t1")])
+        assert not await edge.feature.presence.is_joined(space, CAROL)  # the later change wins
+
+    asyncio.run(scenario())

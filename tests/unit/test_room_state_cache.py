@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nio import RoomJoinRulesEvent, SyncResponse
+from nio import RoomJoinRulesEvent, RoomMemberEvent, RoomMessageText, SyncResponse
 
 from handlers.matrix.dispatcher import Dispatcher, SyncSettings
 from handlers.matrix.state_cache import RoomStateCache, sync_state
@@ -324,3 +324,29 @@ async def test_a_restart_without_full_state_answers_members_from_nio_only_for_ro
     await Dispatcher(client=fresh.fake_client, gateway=fresh, tokens=MemorySyncStore(), processed=MemoryProcessedEvents(),
                      settings=SyncSettings(full_state_at_start=False)).sync_once(first=True)
     assert fresh.fake_client.sync_calls[0]["full_state"] is True
+
+
+async def test_a_batch_s_state_changes_are_handed_on_in_order_before_its_timelines_are_handled() -> None:
+    gateway = TolerantGateway(BOT)
+    tokens = MemorySyncStore()
+    tokens.tokens[gateway.user_id] = "s0"
+    dispatcher = Dispatcher(client=gateway.fake_client, gateway=gateway, tokens=tokens,
+                            processed=MemoryProcessedEvents())
+    handed: list[tuple[str, list[tuple[str, str]]]] = []
+    handled: list[int] = []
+
+    def on_state(room_id: RoomId, events: list[Any]) -> None:
+        handed.append((room_id, [(event.state_key, event.membership) for event in events
+                                 if isinstance(event, RoomMemberEvent)]))
+
+    async def on_message(room_id: RoomId, event: Any) -> None:
+        handled.append(len(handed))
+
+    dispatcher.on_room_state(on_state)
+    dispatcher.on(RoomMessageText, on_message)
+    gateway.fake_client.sync_responses.append(sync_body("s1", join={
+        ROOM: ([member(ADMIN, "join")], [message(), member(ADMIN, "leave"), join_rule("public")]),
+        OTHER: ([], [message()])}))
+    await dispatcher.sync_once(first=True)
+    assert handed == [(ROOM, [(ADMIN, "join"), (ADMIN, "leave")])]  # OTHER changed no state
+    assert handled == [1, 1]  # both rooms' timelines handled after
