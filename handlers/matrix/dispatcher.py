@@ -47,7 +47,7 @@ EventCallback = Callable[[RoomId, Any], Awaitable[None]]
 BatchCallback = Callable[[RoomId, list[Any]], Awaitable[None]]
 #: ``callback(room_id, inviter, is_direct)`` when the bot is invited.
 InviteCallback = Callable[[RoomId, UserId, bool], Awaitable[None]]
-#: ``callback(room_id, events)`` for the state section of a room in a batch (``on_room_state``).
+#: ``callback(room_id, events)`` for the state changes a batch carries for a room (``on_room_state``).
 StateSectionCallback = Callable[[RoomId, list[Any]], None]
 
 # Keep gap filling bounded: after a very long outage we catch up at most this many events per room.
