@@ -1,8 +1,9 @@
 """Benchmark: the federation of ``bench_federation.py`` (100 assemblies = 500 rooms, people each in 5
 rooms, 90% registered members) on a REAL Synapse, the bot as its own process (``harmony-matrix run``,
 bot mode, SQLite) — start-up to the first answer, the start-up sweep, a full sweep, ``!h assembly
-sync``, ``!h assemblies`` and idle memory, beside a bare nio client doing the same first sync; then the
-same with the bot in appservice mode (``--mode``).
+sync``, ``!h assemblies`` and idle memory, beside a bare nio client making a plain nio bot's first sync
+at a restart (every room's whole state); bot mode with that same first sync (``bot-full-state``), and
+appservice mode (``--mode``).
 
 Building (``build``, once; kept in the cache directory, ``--rebuild`` to force):
 
@@ -33,7 +34,7 @@ are from the process start (``Popen``) and from its log lines (timestamps to the
 * ``!h assemblies`` again; the idle RSS of the bot process (started, swept, nothing waiting).
 
 The comparator, same run: ``_nio_initial_sync.py`` — nio alone, logged in as the bot's account, the
-bot's first sync (from the token the bot stored, with its filter and ``full_state``), timed from its process start, and its RSS holding
+first sync the bot makes in ``bot-full-state`` mode (from the token the bot stored, with its filter and ``full_state``), timed from its process start, and its RSS holding
 the same rooms. Order: Synapse just started, the bare client (cold); Synapse restarted, the bot's start
 to its first answer (cold); then, Synapse warm, the bare client, the bot again with every measure above,
 and the bare client once more.
@@ -42,11 +43,12 @@ and the bare client once more.
 transactions to it): the restored snapshot's bot config gets ``mode: appservice`` and the registration
 file ``harmony-matrix appservice-registration`` writes (the bot's existing account as its
 ``sender_localpart``; the bot keeps the device of its stored session), and Synapse's overrides load it
-beside the people's. ``--mode bot-incremental`` is bot mode with ``sync.full_state_at_start: false``:
-the restart syncs only what changed while the bot was down, and reads quiet rooms from Synapse when
-first needed. The bare nio client (its first sync with ``full_state``, as a plain nio bot restarts)
-stays the comparator in every mode. ``--mode all`` (the default) measures the three, each from the
-snapshot; ``--mode both``, bot and appservice mode.
+beside the people's. In ``--mode bot`` the bot runs as configured by default
+(``sync.full_state_at_start: false``: the restart syncs only what changed while the bot was down, and
+reads quiet rooms from Synapse when first needed); ``--mode bot-full-state`` sets it true (the restart
+asks for every room's whole state, as the bot did before). The bare nio client (its first sync with
+``full_state``, as a plain nio bot restarts) stays the comparator in every mode. ``--mode all`` (the
+default) measures the three, each from the snapshot; ``--mode both``, bot and appservice mode.
 
 ``--people N`` scales the federation down (the first N people of the same layout; the rooms and the
 registered share stay). Run: ``.venv/bin/python bench/bench_federation_synapse.py [--people N]
@@ -528,8 +530,9 @@ async def measure(cache: Path, *, mode: str, profile: bool) -> None:
     config = Path(state["config"])
     data = yaml.safe_load(config.read_text())
     data.setdefault("assemblies", {})["sweep_minutes"] = SWEEP_MINUTES
-    if mode == "bot-incremental":  # a restart syncs only what changed while the bot was down
-        data.setdefault("sync", {})["full_state_at_start"] = False
+    # bot: the default (a restart syncs only what changed while the bot was down); bot-full-state: the
+    # restart asks for every room's whole state (sync.full_state_at_start true).
+    data.setdefault("sync", {})["full_state_at_start"] = mode == "bot-full-state"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     registration = as_appservice(config, data) if mode == "appservice" else None
     people_n, rooms = state["people"], {(s, k): r for s, k, r in state["rooms"]}
@@ -680,10 +683,11 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="build the federation again from scratch")
     parser.add_argument("--build-only", action="store_true", help="build (or finish building), do not measure")
     parser.add_argument("--profile", action="store_true", help="run the bot under cProfile and print the top")
-    parser.add_argument("--mode", choices=("bot", "bot-incremental", "appservice", "both", "all"), default="all",
-                        help="the bot's mode: bot (/sync; a restart asks for the whole state), bot-incremental "
-                             "(sync.full_state_at_start false), appservice (Synapse pushes); both = bot and "
-                             "appservice; all (the default) = the three, one after the other")
+    parser.add_argument("--mode", choices=("bot", "bot-full-state", "appservice", "both", "all"), default="all",
+                        help="the bot's mode: bot (/sync, as configured by default), bot-full-state "
+                             "(sync.full_state_at_start true: a restart asks for every room's whole state), "
+                             "appservice (Synapse pushes); both = bot and appservice; all (the default) = "
+                             "the three, one after the other")
     args = parser.parse_args()
     cache: Path = args.cache
     if args.rebuild and cache.exists():
@@ -708,7 +712,7 @@ def main() -> None:
         asyncio.run(build(cache, args.people))
         print(f"build: done in {(time.perf_counter() - began) / 60:.1f} min", flush=True)
     if not args.build_only:
-        modes = {"both": ("bot", "appservice"), "all": ("bot", "bot-incremental", "appservice")}
+        modes = {"both": ("bot", "appservice"), "all": ("bot-full-state", "bot", "appservice")}
         for mode in modes.get(args.mode, (args.mode,)):
             asyncio.run(measure(cache, mode=mode, profile=args.profile))
 

@@ -222,7 +222,8 @@ def _build_web(services: Services) -> Feature:
     from storage.public.queries import PublicQueries
 
     return web_feature(services.config, record=PublicQueries.of(services.db), via=services.gateway.server_name,
-                       clock=services.clock, names=SyncedDisplayNames(lambda: services.gateway.client.rooms),
+                       clock=services.clock, names=SyncedDisplayNames(lambda: services.gateway.client.rooms,
+                                                                lambda: services.gateway.read_display_names),
                        draws=PublicDraws.of(services.db))
 
 

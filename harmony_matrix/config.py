@@ -157,7 +157,7 @@ class SyncConfig(_Strict):
     timeline_limit: int = Field(default=100, ge=10, le=1000, description="Events per room per sync.")
     max_rate_limit_retries: int = Field(default=5, ge=0, le=100, description="429 retries per request.")
     full_state_at_start: bool = Field(
-        default=True, description="Whether the first /sync after a restart asks for every joined room's whole "
+        default=False, description="Whether the first /sync after a restart asks for every joined room's whole "
         "state (false: only what changed while the bot was down; rooms are read when first needed).")
 
 

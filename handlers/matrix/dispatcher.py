@@ -100,7 +100,7 @@ class SyncSettings:
     timeout_ms: int = 30000
     timeline_limit: int = 100
     #: Whether the first /sync after a restart asks for every joined room's whole state (``full_state``).
-    full_state_at_start: bool = True
+    full_state_at_start: bool = False
     # Backoff when /sync fails with an error the server sent (not a dropped connection; nio retries those).
     error_backoff_s: tuple[float, ...] = (1, 2, 5, 10, 30)
 

@@ -111,6 +111,9 @@ class MatrixGateway:
         #: bot mode with ``sync.full_state_at_start`` off (only the rooms heard from since the restart):
         #: then only rooms whose whole state came in a batch are answered from nio (``_synced_room``).
         self.caches_every_joined_room = True
+        #: The display names the last ``joined_members`` read of each room gave (room → person → name):
+        #: where nio does not hold a room, its members' names as of that read (a full sweep reads again).
+        self.read_display_names: dict[str, dict[str, str]] = {}
 
     @property
     def user_id(self) -> UserId:
@@ -296,9 +299,14 @@ class MatrixGateway:
         return members
 
     async def joined_members(self, room_id: str) -> set[UserId]:
-        """Who has joined ``room_id``, as the server says now."""
+        """Who has joined ``room_id``, as the server says now (their display names kept in
+        ``read_display_names``)."""
         result = await self.request("GET", f"/v3/rooms/{quote(room_id)}/joined_members")
-        return {UserId(user) for user in result.get("joined", {})}
+        joined = result.get("joined", {})
+        self.read_display_names[room_id] = {
+            str(user): name.strip() for user, profile in joined.items()
+            if isinstance(profile, dict) and isinstance(name := profile.get("display_name"), str) and name.strip()}
+        return {UserId(user) for user in joined}
 
     def _synced_room(self, room_id: str) -> Any:
         """nio's cache of ``room_id`` when it holds the room whole (every member and all its state: see

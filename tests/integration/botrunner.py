@@ -68,10 +68,10 @@ def write_bot_config(directory: Path, *, synapse: LocalSynapse, bot: RegisteredU
         "logging": {"level": "INFO"},
         "privacy": {"private_commands_need_encryption": encrypt_direct_chats},
     }
-    # HARMONY_TEST_FULL_STATE_AT_START=false runs every bot of the suite with sync.full_state_at_start
-    # off (tests that pin the setting keep theirs): the whole integration suite in that setting.
-    if os.environ.get("HARMONY_TEST_FULL_STATE_AT_START") == "false":
-        config["sync"]["full_state_at_start"] = False
+    # HARMONY_TEST_FULL_STATE_AT_START=true runs every bot of the suite with sync.full_state_at_start
+    # on (tests that pin the setting keep theirs): the whole integration suite in that setting.
+    if os.environ.get("HARMONY_TEST_FULL_STATE_AT_START") == "true":
+        config["sync"]["full_state_at_start"] = True
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(config.get(key), dict):
             config[key] = {**config[key], **value}

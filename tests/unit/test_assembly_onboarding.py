@@ -6,6 +6,7 @@ balanced HTML with a plain body that reads on its own."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -68,16 +69,34 @@ class Edge:
         return sent
 
 
-@pytest.fixture
-def edge() -> Edge:
-    built = Edge()
-    asyncio.run(built.provision(*ASSEMBLIES))
-    asyncio.run(built.harness.open_direct_chat(ALICE, DM))
-    return built
+@pytest.fixture(scope="module", autouse=True)
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop for the module: an edge's outbox worker lives in the loop it started in (a new
+    loop per call would leave it bound to a closed one)."""
+    global _loop
+    _loop = asyncio.new_event_loop()
+    yield _loop
+    pending = asyncio.all_tasks(_loop)
+    for task in pending:
+        task.cancel()
+    _loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    _loop.close()
+
+
+_loop: asyncio.AbstractEventLoop | None = None
 
 
 def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    assert _loop is not None
+    return _loop.run_until_complete(coro)
+
+
+@pytest.fixture
+def edge() -> Edge:
+    built = Edge()
+    run(built.provision(*ASSEMBLIES))
+    run(built.harness.open_direct_chat(ALICE, DM))
+    return built
 
 
 def test_the_assemblies_tree_is_nested_lists_with_commands_in_code(edge: Edge) -> None:
