@@ -6,6 +6,7 @@ Everything lives in one data folder, so the next run reuses the server, the acco
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import signal
@@ -105,8 +106,9 @@ SAMPLE_FEDERATION = Path(__file__).resolve().parents[1] / "examples" / "harmony-
 
 
 async def import_sample_federation(app: App, state: dict[str, Any]) -> str | None:
-    """Import the sample federation (idempotent: a second run writes nothing) and invite the demo
-    user to the Party space. Returns the space's room ID."""
+    """Import the sample federation and invite the demo user to the Party space. Returns the space's
+    room ID. The file is applied when it is new or changed since the last run, not at every start: what
+    people changed in chat since (a secretary set with ``!h secretary set``) stays as they left it."""
     from harmony_matrix.assemblies.federation_file import load_federation
 
     if not SAMPLE_FEDERATION.exists():
@@ -114,10 +116,13 @@ async def import_sample_federation(app: App, state: dict[str, Any]) -> str | Non
     feature = app.features.get("assemblies")
     if not isinstance(feature, AssembliesFeature):
         return None
-    federation = load_federation(SAMPLE_FEDERATION.read_text(encoding="utf-8"), source=str(SAMPLE_FEDERATION))
-    report = await feature.apply_federation(federation)
-    if report.rooms_created:
-        log.info("demo: imported the sample federation (%d rooms)", report.rooms_created)
+    text = SAMPLE_FEDERATION.read_text(encoding="utf-8")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if state.get("federation_sha256") != digest:
+        report = await feature.apply_federation(load_federation(text, source=str(SAMPLE_FEDERATION)))
+        if report.rooms_created:
+            log.info("demo: imported the sample federation (%d rooms)", report.rooms_created)
+        state["federation_sha256"] = digest
     space = (await feature.rooms_of("party")).get("space")
     # The demo's user is a registered party member, so they can vote in the polls they start.
     await app.db.members.add(state["demo_user_id"], by="harmony-matrix demo", at=app.clock())

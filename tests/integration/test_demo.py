@@ -112,6 +112,11 @@ async def test_the_demo_from_a_fresh_start_to_a_restart(tmp_path: Path) -> None:
         demo = await login(ready["url"], "demo", ready["password"])
         try:
             await demo.join(ready["party_space"])
+            # The demo user, an admin, makes themselves the party's secretary in chat.
+            discussion = await demo.join(f"#party-discussion:{server}")
+            reply = await demo.send_and_wait_reply(discussion, f"!h secretary set {ready['user_id']}",
+                                                   from_user=ready["bot_user_id"], timeout=60)
+            assert "is now the secretary" in reply["content"]["body"], reply["content"]["body"]
         finally:
             await demo.close()
         # A second person, with the command the README gives (the demo's own registration secret).
@@ -139,6 +144,11 @@ async def test_the_demo_from_a_fresh_start_to_a_restart(tmp_path: Path) -> None:
         assert "accept the invite" not in banner
         assert f"you are in the Party space (#party:{server})" in banner
         await answers_ping(again)
+        # The restart did not import the sample file over what was changed in chat.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{again['web']}/assemblies/party") as response:
+                page = await response.text()
+        assert "<dt>Secretary</dt>" in page, "the secretary set in chat is gone from the party's public page"
         # Last, as it needs Debian's chromium and axe-core (.ci/run installs both; skipped without them
         # on a developer's machine, after everything above has been checked).
         if not AXE.exists():
