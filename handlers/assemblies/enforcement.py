@@ -132,10 +132,10 @@ class Enforcer:
             self.presence.reload()
         rooms = [room for room in await self.registry.all_rooms()
                  if room.slug in self.registry.current and (wanted is None or room.slug in wanted)]
-        await self.presence.load(RoomId(room.room_id) for room in rooms)  # a few reads at a time
+        # Who is in each room (the rooms not in the index read a few at a time, each once).
+        joined = await self.presence.joined_many(RoomId(room.room_id) for room in rooms)
         exempt = {self.presence.bot, *self.peer_bots}  # the bot itself, and peer instances' bots
-        occupants = {room.room_id: sorted(user for user in await self.presence.joined(room.room_id)
-                                          if user not in exempt)
+        occupants = {room.room_id: sorted(user for user in joined[RoomId(room.room_id)] if user not in exempt)
                      for room in rooms}
         people = await self.facts.about_many({user for users in occupants.values() for user in users})
         warnings = await self.people.warnings_in([room.room_id for room in rooms])

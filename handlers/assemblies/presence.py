@@ -17,8 +17,9 @@ showing the bot itself joined is kept, as every membership change of that room r
 then on, pushed or synced (else a sweep would read each space's member list once per person: 4,000 ×
 111 reads in bench_federation_synapse.py).
 A read during which a membership event of the room arrived is answered but not kept (the event may
-be older or newer than the read: the next question reads again). ``load`` reads the rooms not held yet
-a few at a time (``LOAD_CONCURRENCY``): in appservice mode a full sweep reads every room again.
+be older or newer than the read: the next question reads again). ``load`` and ``joined_many`` read
+the rooms not held yet a few at a time (``LOAD_CONCURRENCY``): in appservice mode a full sweep reads
+every room again.
 """
 
 from __future__ import annotations
@@ -67,17 +68,24 @@ class Presence:
         unindexed = await self.load(rooms)
         return await self.joined_among_loaded(rooms, user_id, unindexed=unindexed)
 
-    async def load(self, room_ids: Iterable[RoomId]) -> set[RoomId]:
-        """Put ``room_ids`` in the index (those not there yet, read a few at a time); returns the ones
-        not kept (``joined_among_loaded`` asks the server about those each time)."""
-        missing = [room for room in dict.fromkeys(room_ids) if room not in self._joined]
+    async def joined_many(self, room_ids: Iterable[RoomId]) -> dict[RoomId, set[UserId]]:
+        """``joined`` for each of ``room_ids`` (copies), the rooms not in the index read a few at a time
+        (``LOAD_CONCURRENCY``); each answer is kept as ``joined`` would keep it."""
+        answers: dict[RoomId, set[UserId]] = {}
         limit = asyncio.Semaphore(LOAD_CONCURRENCY)
 
         async def read(room: RoomId) -> None:
             async with limit:
-                await self._members(room)
+                answers[room] = set(await self._members(room))
 
-        await asyncio.gather(*(read(room) for room in missing))
+        await asyncio.gather(*(read(room) for room in dict.fromkeys(room_ids)))
+        return answers
+
+    async def load(self, room_ids: Iterable[RoomId]) -> set[RoomId]:
+        """Put ``room_ids`` in the index (those not there yet, read a few at a time); returns the ones
+        not kept (``joined_among_loaded`` asks the server about those each time)."""
+        missing = [room for room in dict.fromkeys(room_ids) if room not in self._joined]
+        await self.joined_many(missing)
         return {room for room in missing if room not in self._joined}
 
     async def joined_among_loaded(self, rooms: set[RoomId], user_id: str, *, unindexed: set[RoomId]) -> set[RoomId]:

@@ -340,3 +340,23 @@ def test_a_membership_change_that_arrives_only_as_state_reaches_the_index() -> N
         assert not await edge.feature.presence.is_joined(space, CAROL)  # the later change wins
 
     asyncio.run(scenario())
+
+
+def test_joined_many_reads_each_room_not_in_the_index_once_and_answers_for_all() -> None:
+    """What a full sweep asks: every room's occupants at once; a room the bot is not in (not kept) is
+    read once per question, not once to load and again to answer."""
+    async def scenario() -> None:
+        gateway = CountingGateway()
+        gateway.caches_every_joined_room = False
+        ours, elsewhere = RoomId("!ours:test"), RoomId("!elsewhere:test")
+        gateway.joined[ours] = {gateway.user_id, BOB}
+        gateway.joined[elsewhere] = {CAROL}
+        presence = Presence(gateway)
+        answers = await presence.joined_many([ours, elsewhere, ours])
+        assert answers == {ours: {gateway.user_id, BOB}, elsewhere: {CAROL}}
+        assert gateway.member_reads == 2
+        answers[ours].add(DAVE)  # a copy: the index is not changed through it
+        assert await presence.joined_many([ours, elsewhere]) == {ours: {gateway.user_id, BOB}, elsewhere: {CAROL}}
+        assert gateway.member_reads == 3  # only the room not kept, again
+
+    asyncio.run(scenario())
