@@ -70,25 +70,20 @@ class Edge:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
+def runner() -> Iterator[asyncio.Runner]:
     """One event loop for the module: an edge's outbox worker lives in the loop it started in (a new
-    loop per call would leave it bound to a closed one)."""
-    global _loop
-    _loop = asyncio.new_event_loop()
-    yield _loop
-    pending = asyncio.all_tasks(_loop)
-    for task in pending:
-        task.cancel()
-    _loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    _loop.close()
+    loop per call would leave it bound to a closed one). Closing the runner cancels what is left."""
+    global _runner
+    with asyncio.Runner() as _runner:
+        yield _runner
 
 
-_loop: asyncio.AbstractEventLoop | None = None
+_runner: asyncio.Runner | None = None
 
 
 def run(coro: Any) -> Any:
-    assert _loop is not None
-    return _loop.run_until_complete(coro)
+    assert _runner is not None
+    return _runner.run(coro)
 
 
 @pytest.fixture
